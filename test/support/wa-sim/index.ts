@@ -1,0 +1,11 @@
+export type {
+  ConnectionInfo,
+  ConnectionKind,
+  ConnectionPhase,
+  KickMode,
+  KickTarget,
+  PairOptions,
+  WaSim,
+  WaSimOptions,
+} from './sim.js';
+export { startWaSim, waitFor } from './sim.js';
