@@ -1,5 +1,5 @@
 import { assign, fromCallback, raise, setup } from 'xstate';
-import type { ConnectionEvent, ConnectionInput } from './connection-protocol.js';
+import type { ConnectionEvent, ConnectionInput, GateGrantedEvent } from './connection-protocol.js';
 import {
   classifyDisconnect,
   DEFAULT_RECONNECT_POLICY,
@@ -70,7 +70,7 @@ export const sessionMachine = setup({
   },
   actors: {
     /** Provided by src/whatsapp: one Baileys socket for the life of `online`. */
-    connection: fromCallback<ConnectionEvent, ConnectionInput>(() => undefined),
+    connection: fromCallback<GateGrantedEvent, ConnectionInput>(() => undefined),
   },
   delays: {
     retryDelay: ({ context }) => context.retryDelayMs ?? 0,

@@ -1,5 +1,9 @@
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
-import type { ConnectionEvent, ConnectionInput } from '../../machines/connection-protocol.js';
+import type {
+  ConnectionEvent,
+  ConnectionInput,
+  GateGrantedEvent,
+} from '../../machines/connection-protocol.js';
 import type { ReconnectPolicy } from '../../machines/reconnect-policy.js';
 import { type SessionInput, sessionMachine } from '../../machines/session.machine.js';
 
@@ -29,7 +33,7 @@ export function scriptedSession(
   const clock = new SimulatedClock();
   clock.set(1_000_000);
   const invocations: Invocation[] = [];
-  const connection = fromCallback<ConnectionEvent, ConnectionInput>(({ input, sendBack }) => {
+  const connection = fromCallback<GateGrantedEvent, ConnectionInput>(({ input, sendBack }) => {
     const invocation: Invocation = {
       at: clock.now(),
       attempt: input.attempt,
