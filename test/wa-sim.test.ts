@@ -92,4 +92,106 @@ describe('wa-sim with bare Baileys', () => {
     );
     expect(sim.handshakesInFlight()).toBe(0);
   });
+
+  it('registers with a QR, pairs, restarts with 515 and logs in with the new creds', async () => {
+    const creds = initAuthCreds();
+    const key = noiseHex(creds);
+    const sock = connect(sim.url, creds);
+    const { qr } = await nextUpdate(sock, (u) => !!u.qr);
+    expect(qr).toMatch(/^https:\/\/wa\.me\/settings\/linked_devices#/);
+    expect(sim.connections()).toContainEqual(
+      expect.objectContaining({ noiseKey: key, phase: 'registering', kind: 'registration' }),
+    );
+    const closed = closedCode(sock);
+    const { jid } = await sim.pair(qr!, { phone: '5511988887777' });
+    expect(jid).toBe('5511988887777:1@s.whatsapp.net');
+    expect(await closed).toBe(515);
+    expect(creds.me?.id).toBe(jid);
+    expect(creds.me?.lid).toMatch(/:1@lid$/);
+
+    const again = connect(sim.url, creds);
+    await opened(again);
+    expect(sim.registrationCount(key)).toBe(1);
+    expect(sim.loginCount(key)).toBe(1);
+    expect(sim.handshakeCount(key)).toBe(2);
+    expect(sim.connections()).toContainEqual(expect.objectContaining({ noiseKey: key, jid, phase: 'open' }));
+  });
+
+  it('a pairing with a wrong HMAC is rejected by the client', async () => {
+    const creds = initAuthCreds();
+    const sock = connect(sim.url, creds);
+    const { qr } = await nextUpdate(sock, (u) => !!u.qr);
+    const closed = closedCode(sock);
+    await expect(sim.pair(qr!, { forgeHmac: true })).rejects.toThrow(/closed/);
+    expect(await closed).toBe(500);
+    expect(creds.me).toBeUndefined();
+  });
+
+  it('Baileys rc14 accepts a forged account signature (its Curve.verify ignores the result)', async () => {
+    const creds = initAuthCreds();
+    const sock = connect(sim.url, creds);
+    const { qr } = await nextUpdate(sock, (u) => !!u.qr);
+    const closed = closedCode(sock);
+    await sim.pair(qr!, { forgeAccountSignature: true });
+    expect(await closed).toBe(515);
+    expect(creds.me).toBeDefined();
+  });
+
+  it('ends with 408 when the QR refs run out', async () => {
+    const sock = connect(sim.url, initAuthCreds(), { qrTimeout: 100 });
+    let qrs = 0;
+    sock.ev.on('connection.update', (u) => {
+      if (u.qr) qrs++;
+    });
+    expect(await closedCode(sock)).toBe(408);
+    expect(qrs).toBe(2);
+  });
+
+  it.each([
+    ['close', 428],
+    ['restart-required', 515],
+    ['logged-out', 401],
+    ['replaced', 440],
+  ] as const)('kick %s gives status %i', async (how, code) => {
+    const creds = pairedCreds();
+    const sock = connect(sim.url, creds);
+    await opened(sock);
+    const closed = closedCode(sock);
+    expect(sim.kick({ noiseKey: noiseHex(creds) }, how)).toBe(1);
+    expect(await closed).toBe(code);
+    await sim.waitFor(() => !sim.connections().some((c) => c.noiseKey === noiseHex(creds)));
+  });
+
+  it('kicks by jid (any device when the jid has no device part)', async () => {
+    const sock = connect(sim.url, pairedCreds('5511999990042:3@s.whatsapp.net'));
+    await opened(sock);
+    expect(sim.kick({ jid: '5511999990042:4@s.whatsapp.net' }, 'close')).toBe(0);
+    const closed = closedCode(sock);
+    expect(sim.kick({ jid: '5511999990042@s.whatsapp.net' }, 'close')).toBe(1);
+    expect(await closed).toBe(428);
+  });
+
+  it('revoke kicks the open connection and refuses later logins with 401', async () => {
+    const creds = pairedCreds();
+    const key = noiseHex(creds);
+    const sock = connect(sim.url, creds);
+    await opened(sock);
+    const closed = closedCode(sock);
+    sim.revoke(key);
+    expect(await closed).toBe(401);
+    const again = connect(sim.url, creds);
+    expect(await closedCode(again)).toBe(401);
+    expect(sim.loginCount(key)).toBe(2);
+  });
+
+  it('refuseConnections makes the client see a close; afterwards it connects', async () => {
+    const creds = pairedCreds();
+    sim.refuseConnections(60_000);
+    const refused = connect(sim.url, creds);
+    const code = await closedCode(refused);
+    expect(code).toBe(408);
+    expect(sim.handshakeCount(noiseHex(creds))).toBe(0);
+    sim.refuseConnections(0);
+    await opened(connect(sim.url, creds));
+  });
 });

@@ -48,8 +48,10 @@ export interface WaSimOptions {
 
 export interface PairOptions {
   phone?: string;
-  /** sign the device identity with a key that is not the account key: the client must reject it */
+  /** sign with a key that is not the account key (Baileys rc14 does not notice: its Curve.verify is always true) */
   forgeAccountSignature?: boolean;
+  /** HMAC the identity with a wrong ADV secret: Baileys rejects the pairing and closes (500) */
+  forgeHmac?: boolean;
 }
 
 export interface WaSim {
@@ -481,7 +483,7 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
     }).finish();
     const container = proto.ADVSignedDeviceIdentityHMAC.encode({
       details: signed,
-      hmac: hmacSign(signed, Buffer.from(advB64, 'base64')),
+      hmac: hmacSign(signed, pairOpts.forgeHmac ? randomBytes(32) : Buffer.from(advB64, 'base64')),
     }).finish();
 
     const reply = await request(conn, {
