@@ -7,7 +7,7 @@ import makeWASocket, {
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeMemoryAuthState } from './support/memory-auth.js';
-import { startWaSim, type WaSim } from './support/wa-sim/index.js';
+import { spawnWaSimProcess, startWaSim, type WaSim } from './support/wa-sim/index.js';
 
 type Sock = ReturnType<typeof makeWASocket>;
 
@@ -91,6 +91,28 @@ describe('wa-sim with bare Baileys', () => {
       expect.objectContaining({ noiseKey: noiseHex(creds), phase: 'open', kind: 'login', jid: creds.me?.id }),
     );
     expect(sim.handshakesInFlight()).toBe(0);
+  });
+
+  it('accepts the ED routing-info intro', async () => {
+    const creds = { ...pairedCreds(), routingInfo: Buffer.from([8, 2, 8, 5]) };
+    await opened(connect(sim.url, creds));
+    expect(sim.loginCount(noiseHex(creds))).toBe(1);
+  });
+
+  it('handshakeDelayMs makes concurrent handshakes observable', async () => {
+    const slow = await startWaSim({ handshakeDelayMs: 300 });
+    try {
+      const socks = [pairedCreds(), pairedCreds(), pairedCreds()].map((c) => connect(slow.url, c));
+      await slow.waitFor(() => slow.handshakesInFlight() === 3);
+      expect(slow.connections().every((c) => c.phase === 'handshake' && c.noiseKey === '')).toBe(true);
+      await Promise.all(socks.map(opened));
+      expect(slow.handshakesInFlight()).toBe(0);
+      expect(slow.maxHandshakesInFlight()).toBe(3);
+      slow.resetStats();
+      expect(slow.maxHandshakesInFlight()).toBe(0);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('registers with a QR, pairs, restarts with 515 and logs in with the new creds', async () => {
@@ -193,5 +215,26 @@ describe('wa-sim with bare Baileys', () => {
     expect(sim.handshakeCount(noiseHex(creds))).toBe(0);
     sim.refuseConnections(0);
     await opened(connect(sim.url, creds));
+  });
+});
+
+describe('wa-sim in a child process', () => {
+  afterEach(() => {
+    for (const sock of sockets.splice(0)) sock.end(undefined);
+    WA_CERT_DETAILS.PUBLIC_KEY = originalRootKey;
+  });
+
+  it('spawns, serves a bare Baileys login and closes', async () => {
+    const proc = await spawnWaSimProcess();
+    try {
+      trustSim(proc);
+      const creds = pairedCreds();
+      await opened(connect(proc.url, creds));
+      expect(await proc.control.loginCount(noiseHex(creds))).toBe(1);
+      expect(await proc.control.connections()).toHaveLength(1);
+    } finally {
+      await proc.close();
+    }
+    expect(() => process.kill(proc.pid, 0)).toThrow();
   });
 });

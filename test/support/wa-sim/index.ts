@@ -1,3 +1,5 @@
+export type { WaSimControl, WaSimProcess, WaSimProcessOptions } from './process.js';
+export { spawnWaSimProcess } from './process.js';
 export type {
   ConnectionInfo,
   ConnectionKind,
