@@ -1,4 +1,4 @@
-import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import { createActor, fromCallback, type InspectionEvent, SimulatedClock } from 'xstate';
 import type {
   ConnectionEvent,
   ConnectionInput,
@@ -28,6 +28,7 @@ export function scriptedSession(
     autoReconnect?: boolean;
     random?: () => number;
     connectTimeoutMs?: number;
+    inspect?: (event: InspectionEvent) => void;
   } = {},
 ) {
   const clock = new SimulatedClock();
@@ -56,7 +57,11 @@ export function scriptedSession(
     now: () => clock.now(),
     connectTimeoutMs: options.connectTimeoutMs,
   };
-  const actor = createActor(sessionMachine.provide({ actors: { connection } }), { clock, input });
+  const actor = createActor(sessionMachine.provide({ actors: { connection } }), {
+    clock,
+    input,
+    inspect: options.inspect,
+  });
   actor.start();
   return {
     actor,
