@@ -117,7 +117,7 @@ const lidUserFor = (phone: string): string => {
   return (100_000_000_000_000n + (n % 100_000_000_000_000n)).toString();
 };
 
-const bareJid = (user: string, device: number, server: string): string =>
+const makeJid = (user: string, device: number, server: string): string =>
   device ? `${user}:${device}@${server}` : `${user}@${server}`;
 
 export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
@@ -227,7 +227,7 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
   const onLogin = (conn: Conn, payload: proto.ClientPayload): void => {
     const user = String(payload.username);
     conn.kind = 'login';
-    conn.jid = bareJid(user, payload.device ?? 0, SERVER);
+    conn.jid = makeJid(user, payload.device ?? 0, SERVER);
     bump(logins, conn.noiseKey);
     setImmediate(() => {
       if (conn.closed) return;
@@ -243,7 +243,7 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
         attrs: {
           t: String(Math.floor(Date.now() / 1000)),
           location: 'sim',
-          lid: bareJid(lidUserFor(user), payload.device ?? 0, 'lid'),
+          lid: makeJid(lidUserFor(user), payload.device ?? 0, 'lid'),
         },
       });
     });
@@ -394,7 +394,8 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+    // large backlog: benchmarks open 1000+ sockets at once
+    http.listen({ port: opts.port ?? 0, host: opts.host ?? '127.0.0.1', backlog: 4096 }, () => {
       http.off('error', reject);
       resolve();
     });
@@ -463,8 +464,8 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
       accountKeys.set(phone, account);
     }
     const device = nextDevice(phone);
-    const jid = bareJid(phone, device, SERVER);
-    const lid = bareJid(lidUserFor(phone), device, 'lid');
+    const jid = makeJid(phone, device, SERVER);
+    const lid = makeJid(lidUserFor(phone), device, 'lid');
 
     const details = proto.ADVDeviceIdentity.encode({
       rawId: randomInt(1, 2 ** 31),
