@@ -1,0 +1,186 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import {
+  type AuthenticationCreds,
+  initAuthCreds,
+  type SignalDataSet,
+  type SignalDataTypeMap,
+} from '@whiskeysockets/baileys';
+import type { Logger } from 'pino';
+import { type AuthStateStore, decodeAuthValue, encodeAuthValue } from '../whatsapp/auth-store.js';
+import { WhatsappAuthCreds } from './entities/whatsapp-auth-creds.entity.js';
+import { WhatsappAuthKey } from './entities/whatsapp-auth-key.entity.js';
+import { type Keyring, rowAad } from './secret-box.js';
+
+type KeyType = keyof SignalDataTypeMap;
+
+export interface PgAuthStoreOptions {
+  orm: MikroORM;
+  keyring: Keyring;
+  logger: Logger;
+}
+
+/** Rows per INSERT: far below PostgreSQL's 65535 bind parameters at 5 per row. */
+const INSERT_CHUNK = 2000;
+
+/** AAD type of the creds row; its key id is ''. */
+export const CREDS_TYPE = 'creds';
+
+/** Parses the string session id of {@link AuthStateStore} into the table's integer id. */
+export function sessionIdNumber(sessionId: string): number {
+  const id = Number(sessionId);
+  if (!/^\d+$/.test(sessionId) || !Number.isSafeInteger(id) || id <= 0) {
+    throw new Error(`session id must be a positive integer, got ${JSON.stringify(sessionId)}`);
+  }
+  return id;
+}
+
+/**
+ * {@link AuthStateStore} on PostgreSQL: creds in `whatsapp_auth_creds`, signal keys in
+ * `whatsapp_auth_key`, every value `encodeAuthValue` JSON sealed with the keyring (AAD
+ * `session_id|type|key_id`). One `keys.set` call is one transaction; a `null` value deletes its
+ * row. Writes of one session are applied in call order. Nothing is cached: `get` reads the table.
+ */
+export function createPgAuthStore({ orm, keyring, logger }: PgAuthStoreOptions): AuthStateStore {
+  const log = logger.child({ component: 'auth-store' });
+  const writeQueues = new Map<number, Promise<unknown>>();
+
+  /** Runs `write` after every earlier write of the session, so a slow write never lands over a newer one. */
+  const serially = <T>(sessionId: number, write: () => Promise<T>): Promise<T> => {
+    const previous = writeQueues.get(sessionId) ?? Promise.resolve();
+    const result = previous.then(write, write);
+    const tail = result.catch(() => {});
+    writeQueues.set(sessionId, tail);
+    void tail.then(() => {
+      if (writeQueues.get(sessionId) === tail) writeQueues.delete(sessionId);
+    });
+    return result;
+  };
+
+  const reportDecryptFailure = (sessionId: number, err: unknown): never => {
+    log.error({ err, session_id: sessionId }, 'stored auth state cannot be decrypted');
+    throw err;
+  };
+
+  const readCreds = async (sessionId: number): Promise<AuthenticationCreds | undefined> => {
+    const row = await orm.em
+      .fork()
+      .createQueryBuilder(WhatsappAuthCreds)
+      .select(['value', 'encKeyId'])
+      .where({ session: sessionId })
+      .execute('get');
+    if (!row) return undefined;
+    try {
+      const json = keyring.open(
+        { keyId: row.encKeyId, data: row.value as Buffer },
+        rowAad(sessionId, CREDS_TYPE),
+        `whatsapp_auth_creds (session ${sessionId})`,
+      );
+      return decodeAuthValue<AuthenticationCreds>(CREDS_TYPE, json.toString('utf8'));
+    } catch (err) {
+      return reportDecryptFailure(sessionId, err);
+    }
+  };
+
+  const getKeys = async <T extends KeyType>(sessionId: number, type: T, ids: string[]) => {
+    const out: { [id: string]: SignalDataTypeMap[T] } = {};
+    if (ids.length === 0) return out;
+    const rows: { keyId: string; value: Buffer; encKeyId: string }[] = await orm.em
+      .fork()
+      .createQueryBuilder(WhatsappAuthKey)
+      .select(['keyId', 'value', 'encKeyId'])
+      .where({ session: sessionId, type, keyId: { $in: ids } })
+      .execute('all');
+    try {
+      for (const row of rows) {
+        const json = keyring.open(
+          { keyId: row.encKeyId, data: row.value },
+          rowAad(sessionId, type, row.keyId),
+          `whatsapp_auth_key (session ${sessionId}, ${type} ${row.keyId})`,
+        );
+        out[row.keyId] = decodeAuthValue<SignalDataTypeMap[T]>(type, json.toString('utf8'));
+      }
+    } catch (err) {
+      reportDecryptFailure(sessionId, err);
+    }
+    return out;
+  };
+
+  const setKeys = async (sessionId: number, data: SignalDataSet) => {
+    // Encode and encrypt everything first: a value that fails leaves the tables untouched.
+    const upserts: { session: number; type: string; keyId: string; value: Buffer; encKeyId: string }[] = [];
+    const deletes = new Map<string, string[]>();
+    for (const type of Object.keys(data) as KeyType[]) {
+      for (const [keyId, value] of Object.entries(data[type] ?? {})) {
+        if (value == null) {
+          deletes.set(type, [...(deletes.get(type) ?? []), keyId]);
+          continue;
+        }
+        const sealed = keyring.seal(encodeAuthValue(value), rowAad(sessionId, type, keyId));
+        upserts.push({ session: sessionId, type, keyId, value: sealed.data, encKeyId: sealed.keyId });
+      }
+    }
+    if (upserts.length === 0 && deletes.size === 0) return;
+
+    await orm.em.fork().transactional(async (em) => {
+      for (let i = 0; i < upserts.length; i += INSERT_CHUNK) {
+        await em
+          .createQueryBuilder(WhatsappAuthKey)
+          .insert(upserts.slice(i, i + INSERT_CHUNK))
+          .onConflict(['session', 'type', 'keyId'])
+          .merge(['value', 'encKeyId'])
+          .execute('run');
+      }
+      for (const [type, keyIds] of deletes) {
+        await em.nativeDelete(WhatsappAuthKey, { session: sessionId, type, keyId: { $in: keyIds } });
+      }
+    });
+  };
+
+  const saveCreds = async (sessionId: number, creds: AuthenticationCreds) => {
+    // Serialised now, not when the queue gets to it: Baileys keeps mutating `creds`.
+    const sealed = keyring.seal(encodeAuthValue(creds), rowAad(sessionId, CREDS_TYPE));
+    await serially(sessionId, async () => {
+      const now = new Date();
+      await orm.em
+        .fork()
+        .createQueryBuilder(WhatsappAuthCreds)
+        .insert({
+          session: sessionId,
+          value: sealed.data,
+          encKeyId: sealed.keyId,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .onConflict('session')
+        .merge(['value', 'encKeyId', 'updatedAt'])
+        .execute('run');
+    });
+  };
+
+  return {
+    async open(id) {
+      const sessionId = sessionIdNumber(id);
+      const creds = (await readCreds(sessionId)) ?? initAuthCreds();
+      return {
+        state: {
+          creds,
+          keys: {
+            get: (type, ids) => getKeys(sessionId, type, ids),
+            set: (data) => serially(sessionId, () => setKeys(sessionId, data)),
+          },
+        },
+        saveCreds: () => saveCreds(sessionId, creds),
+      };
+    },
+
+    async clear(id) {
+      const sessionId = sessionIdNumber(id);
+      await serially(sessionId, () =>
+        orm.em.fork().transactional(async (em) => {
+          await em.nativeDelete(WhatsappAuthKey, { session: sessionId });
+          await em.nativeDelete(WhatsappAuthCreds, { session: sessionId });
+        }),
+      );
+    },
+  };
+}
