@@ -36,8 +36,9 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   return {
     url: url.toString(),
     embedded: false,
-    drop: () =>
-      withAdmin(serverUrl, (client) => client.query(`drop database if exists "${name}" with (force)`)),
+    async drop() {
+      await withAdmin(serverUrl, (client) => client.query(`drop database if exists "${name}" with (force)`));
+    },
   };
 }
 
