@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { describeDisconnect } from '../src/whatsapp/connection.js';
+import { createMemoryAuthStore } from '../src/whatsapp/auth-store.js';
+import { hardenBaileys } from '../src/whatsapp/baileys-hardening.js';
+import { createConnectionLogic, describeDisconnect } from '../src/whatsapp/connection.js';
 import { inSocketContext, outsideSocketContext } from '../src/whatsapp/socket-timers.js';
 
 /** Shaped like @hapi/boom's errors, which Baileys puts in lastDisconnect. */
@@ -21,6 +24,19 @@ const wsError = (code: string, statusCode = 408) =>
     statusCode,
     data: Object.assign(new Error(`connect ${code}`), { code }),
   });
+
+describe('createConnectionLogic', () => {
+  it('refuses to build connections before Baileys is hardened', () => {
+    const deps = {
+      authStore: createMemoryAuthStore(),
+      logger: pino({ level: 'silent' }),
+      waWebSocketUrl: 'ws://x',
+    };
+    expect(() => createConnectionLogic(deps)).toThrow(/hardenBaileys/);
+    hardenBaileys({ logger: deps.logger });
+    expect(() => createConnectionLogic(deps)).not.toThrow();
+  });
+});
 
 describe('describeDisconnect', () => {
   it.each([

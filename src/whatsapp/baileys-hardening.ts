@@ -45,6 +45,11 @@ function rawPublicKey(pubKey: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
+/** Whether {@link hardenBaileys} has replaced Baileys' `Curve.verify` in this process. */
+export function isBaileysHardened(): boolean {
+  return (Curve.verify as Verify & { [HARDENED]?: true })[HARDENED] === true;
+}
+
 export interface HardenBaileysOptions {
   /** Trust this root key for the server's Noise certificate chain instead of WhatsApp's (simulators only). */
   noiseRootPublicKeyHex?: string;

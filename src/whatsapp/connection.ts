@@ -13,6 +13,7 @@ import type {
   GateGrantedEvent,
 } from '../../machines/connection-protocol.js';
 import type { AuthStateStore, OpenedAuthState } from './auth-store.js';
+import { isBaileysHardened } from './baileys-hardening.js';
 import { inSocketContext, outsideSocketContext } from './socket-timers.js';
 
 export interface ConnectionDeps {
@@ -47,10 +48,12 @@ const FLEET_DEFAULTS: Partial<SocketConfig> = {
  * The `connection` actor the session machine invokes: one Baileys socket, from connect-gate
  * grant to close. Sends `client.qr`, `client.open` and at most one `client.closed`; persists
  * `creds.update` in order before reporting a close; on stop ends the socket without logging out.
+ * @throws Error if `hardenBaileys()` has not run: Baileys would accept any server certificate.
  */
 export function createConnectionLogic(
   deps: ConnectionDeps,
 ): CallbackActorLogic<GateGrantedEvent, ConnectionInput> {
+  if (!isBaileysHardened()) throw new Error('call hardenBaileys() before creating connections');
   return fromCallback<GateGrantedEvent, ConnectionInput>(({ input, sendBack, receive, system, self }) => {
     const { sessionId } = input;
     const log = deps.logger.child({ session_id: sessionId });
@@ -61,12 +64,13 @@ export function createConnectionLogic(
     let sock: WASocket | undefined;
     let saving: Promise<void> = Promise.resolve();
 
+    // Actors start timers when they handle our events (backoff, connect timeout): send from outside the socket context.
     const releaseGate = () => {
       if (gate !== 'waiting' && gate !== 'held') return;
       gate = 'released';
-      supervisor?.send({ type: 'gate.release', sessionId, replyTo: self } satisfies GateEvent);
+      const release: GateEvent = { type: 'gate.release', sessionId, replyTo: self };
+      outsideSocketContext(() => supervisor?.send(release));
     };
-    // Our events start the session's timers (backoff, connect timeout): keep them out of the socket context.
     const send = (event: ConnectionEvent) => {
       if (!stopped) outsideSocketContext(() => sendBack(event));
     };
