@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,9 +7,10 @@ import { type AnyActorRef, createActor, waitFor } from 'xstate';
 import { sessionMachine } from '../machines/session.machine.js';
 import { sessionStatus } from '../machines/session-view.js';
 import { gateInFlight, supervisorMachine } from '../machines/supervisor.machine.js';
+import { createLogger } from '../src/logger.js';
 import { type AuthStateStore, createMemoryAuthStore } from '../src/whatsapp/auth-store.js';
 import { hardenBaileys } from '../src/whatsapp/baileys-hardening.js';
-import { createConnectionLogic } from '../src/whatsapp/connection.js';
+import { type ConnectionDeps, createConnectionLogic } from '../src/whatsapp/connection.js';
 import { startWaSim, type WaSim } from './support/wa-sim/index.js';
 
 const logger = pino({ level: 'silent' });
@@ -16,16 +18,17 @@ let sim: WaSim;
 let store: AuthStateStore;
 const actors: AnyActorRef[] = [];
 
-const connectionLogic = () =>
+const connectionLogic = (overrides: Partial<ConnectionDeps> = {}) =>
   createConnectionLogic({
     authStore: store,
     logger,
     waWebSocketUrl: sim.url,
     socketConfig: { connectTimeoutMs: 5_000, qrTimeout: 5_000 },
+    ...overrides,
   });
 
-const startSession = (sessionId: string, autoReconnect = true) => {
-  const actor = createActor(sessionMachine.provide({ actors: { connection: connectionLogic() } }), {
+const startSession = (sessionId: string, autoReconnect = true, overrides: Partial<ConnectionDeps> = {}) => {
+  const actor = createActor(sessionMachine.provide({ actors: { connection: connectionLogic(overrides) } }), {
     input: { sessionId, autoReconnect, policy: { delaysMs: [50, 50, 50], jitter: 0 } },
   });
   actors.push(actor);
@@ -141,27 +144,32 @@ describe('connection actor against the simulator', () => {
   });
 
   it('ends the QR episode as qr_timeout when the refs run out', async () => {
-    const actor = createActor(
-      sessionMachine.provide({
-        actors: {
-          connection: createConnectionLogic({
-            authStore: store,
-            logger,
-            waWebSocketUrl: sim.url,
-            socketConfig: { qrTimeout: 50 },
-          }),
-        },
-      }),
-      { input: { sessionId: '6', autoReconnect: true, policy: { delaysMs: [50], jitter: 0 } } },
-    );
-    actors.push(actor);
-    actor.start();
-    actor.send({ type: 'session.start' });
+    const actor = startSession('6', true, { socketConfig: { qrTimeout: 50 } });
     await reach(actor, 'failed');
     expect(actor.getSnapshot().context).toMatchObject({
       failureReason: 'qr_timeout',
       lastError: { code: 408, reason: 'qr_timeout' },
     });
+  });
+
+  it('never writes the QR or the adv secret to the logs, even at trace', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    const traced = createLogger({ level: 'trace', destination: out });
+    const actor = startSession('9', true, { logger: traced, baileysLogLevel: 'trace' });
+    await reach(actor, 'qr');
+    const qr = actor.getSnapshot().context.qr as string;
+    await sim.pair(qr);
+    await reach(actor, 'connected');
+    const { advSecretKey } = (await store.open('9')).state.creds;
+    expect(text).toMatch(/qr shown/);
+    expect(text).toMatch(/"component":"baileys"/);
+    expect(text).not.toContain(qr);
+    expect(text).not.toContain(advSecretKey);
+    expect(text).not.toContain(Buffer.from(advSecretKey, 'base64').toString('hex'));
   });
 
   it('reconnects after the server drops the connection', async () => {
