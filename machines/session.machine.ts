@@ -81,7 +81,7 @@ export const sessionMachine = setup({
       event.type === 'client.closed' && classifyDisconnect(event.code).decision === 'restart',
     isPermanentReason: ({ event }) =>
       event.type === 'client.closed' && classifyDisconnect(event.code).decision === 'permanent',
-    isQrExpired: ({ event }) => event.type === 'client.closed' && event.code === 408,
+    isQrExpired: ({ event }) => event.type === 'client.closed' && event.reason === 'qr_timeout',
     isAutoReconnectOff: ({ context }) => !context.autoReconnect,
     canRetry: ({ context }) => context.attempt < context.maxAttempts,
     changesRoute: ({ event }) => event.type === 'session.configure' && 'proxyUrl' in event,

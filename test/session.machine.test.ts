@@ -314,13 +314,27 @@ describe('session machine: QR', () => {
     s.advance(600 * S); // the machine's own connect timeout does not apply while a QR is shown
     expect(status(s)).toBe('qr');
 
-    s.current.send({ type: 'client.closed', code: 408, message: 'QR refs attempts ended' });
+    s.current.send({
+      type: 'client.closed',
+      code: 408,
+      reason: 'qr_timeout',
+      message: 'QR refs attempts ended',
+    });
     s.advance(3000 * S);
     const snap = s.actor.getSnapshot();
     expect(snap.value).toBe('failed');
     expect(snap.context.failureReason).toBe('qr_timeout');
     expect(snap.context.qr).toBeNull();
     expect(s.invocations).toHaveLength(1);
+  });
+
+  it('a drop while the QR is shown is not an expiry: it backs off', () => {
+    const s = scriptedSession();
+    s.actor.send({ type: 'session.start' });
+    s.current.send({ type: 'client.qr', qr: 'q' });
+    s.current.send({ type: 'client.closed', code: 408, message: 'Connection was lost' });
+    expect(status(s)).toBe('backoff');
+    expect(s.actor.getSnapshot().context.failureReason).toBeNull();
   });
 
   it('a scan ends in 515, a new socket at once, then connected', () => {
