@@ -56,7 +56,22 @@ export type SessionCommand =
   | { type: 'session.start' }
   | { type: 'session.stop' }
   | { type: 'session.reconnect'; taskId?: string }
-  | { type: 'session.configure'; autoReconnect?: boolean; proxyUrl?: string | null };
+  | { type: 'session.configure'; autoReconnect?: boolean; proxyUrl?: string | null }
+  | SessionRestore;
+
+/**
+ * Puts an idle actor back where a previous daemon left the session: `backoff` resumes the schedule
+ * at `attempt` with what is left of its delay; `failed` stays failed.
+ */
+export type SessionRestore =
+  | {
+      type: 'session.restore';
+      status: 'backoff';
+      attempt: number;
+      retryInMs: number;
+      lastError: LastError | null;
+    }
+  | { type: 'session.restore'; status: 'failed'; failureReason: string; lastError: LastError | null };
 
 export type SessionEvent = SessionCommand | ConnectionEvent;
 
@@ -81,6 +96,8 @@ export const sessionMachine = setup({
       event.type === 'client.closed' && classifyDisconnect(event.code).decision === 'restart',
     isPermanentReason: ({ event }) =>
       event.type === 'client.closed' && classifyDisconnect(event.code).decision === 'permanent',
+    isRestoringBackoff: ({ event }) => event.type === 'session.restore' && event.status === 'backoff',
+    isRestoringFailure: ({ event }) => event.type === 'session.restore' && event.status === 'failed',
     isQrExpired: ({ event }) => event.type === 'client.closed' && event.reason === 'qr_timeout',
     isAutoReconnectOff: ({ context }) => !context.autoReconnect,
     canRetry: ({ context }) => context.attempt < context.maxAttempts,
@@ -130,6 +147,15 @@ export const sessionMachine = setup({
         : { autoReconnect: context.autoReconnect },
     ),
     stopped: assign({ retryDelayMs: null, nextRetryAt: null, qr: null, connectedAt: null, taskId: null }),
+    restore: assign(({ context, event }) => {
+      if (event.type !== 'session.restore') return {};
+      if (event.status === 'failed') {
+        return { failureReason: event.failureReason, lastError: event.lastError };
+      }
+      const attempt = Math.min(Math.max(1, event.attempt), context.maxAttempts);
+      const delay = Math.max(0, event.retryInMs);
+      return { attempt, retryDelayMs: delay, nextRetryAt: context.now() + delay, lastError: event.lastError };
+    }),
     raiseConnectTimeout: raise({ type: 'client.closed', code: 408, message: 'connect timeout' }),
   },
 }).createMachine({
@@ -160,7 +186,13 @@ export const sessionMachine = setup({
   },
   states: {
     idle: {
-      on: { 'session.start': { target: 'online', actions: 'startEpisode' } },
+      on: {
+        'session.start': { target: 'online', actions: 'startEpisode' },
+        'session.restore': [
+          { guard: 'isRestoringBackoff', target: 'backoff', actions: 'restore' },
+          { guard: 'isRestoringFailure', target: 'failed', actions: 'restore' },
+        ],
+      },
     },
     // One connection lives from connecting through connected.
     online: {

@@ -1,6 +1,6 @@
 import type { AnyEventObject, InspectionEvent, SnapshotFrom } from 'xstate';
 import { classifyDisconnect } from './reconnect-policy.js';
-import type { SessionMachine } from './session.machine.js';
+import type { LastError, SessionMachine } from './session.machine.js';
 import { type SessionStatus, sessionStatus } from './session-view.js';
 
 /** One step of a session, as the transition log, the logs and the metrics record it. */
@@ -22,6 +22,8 @@ export interface SessionTransition {
   /** Attempts it took, when this step opens a connection. */
   openedAfterAttempts: number | null;
   failureReason: string | null;
+  /** The session's last error after this step. */
+  lastError: LastError | null;
 }
 
 function eventName(event: AnyEventObject): string {
@@ -71,6 +73,7 @@ export function describeTransition(
     at: c.now(),
     openedAfterAttempts: to === 'connected' && from !== 'connected' ? c.openedAfterAttempts : null,
     failureReason: to === 'failed' ? c.failureReason : null,
+    lastError: c.lastError,
   };
 }
 

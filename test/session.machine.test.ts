@@ -347,3 +347,29 @@ describe('session machine: QR', () => {
     expect(s.actor.getSnapshot().context.lastError).toBeNull();
   });
 });
+
+describe('session machine: restore after a restart', () => {
+  it('resumes backoff at the stored attempt with what is left of its delay, not delay 1', () => {
+    const s = scriptedSession({ behaviour: (_n, send) => send(DROP) });
+    const lastError = { code: 428, reason: 'connection_closed', message: 'closed', at: 1 };
+    s.actor.send({ type: 'session.restore', status: 'backoff', attempt: 3, retryInMs: 25 * S, lastError });
+    expect(status(s)).toBe('backoff');
+    expect(s.actor.getSnapshot().context).toMatchObject({ attempt: 3, lastError });
+    const t0 = s.clock.now();
+    s.advance(24 * S);
+    expect(s.invocations).toHaveLength(0);
+    s.advance(1 * S);
+    expect(s.invocations.map((i) => [(i.at - t0) / S, i.attempt])).toEqual([[25, 3]]);
+    // Attempt 3 failed: attempt 4 waits the 4th delay (120 s).
+    expect(s.actor.getSnapshot().context).toMatchObject({ attempt: 4, retryDelayMs: 120 * S });
+  });
+
+  it('keeps a failed session failed, and never dials it', () => {
+    const s = scriptedSession();
+    s.actor.send({ type: 'session.restore', status: 'failed', failureReason: 'logged_out', lastError: null });
+    s.advance(3000 * S);
+    expect(status(s)).toBe('failed');
+    expect(s.actor.getSnapshot().context.failureReason).toBe('logged_out');
+    expect(s.invocations).toHaveLength(0);
+  });
+});
