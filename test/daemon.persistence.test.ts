@@ -12,13 +12,15 @@ import { startWaSim, type WaSim } from './support/wa-sim/index.js';
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const env = { SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64'), NODE_ENV: 'test' };
 
-let database: TestDatabase;
+// With TEST_DATABASE_URL unset the daemon runs its own embedded PGlite under dataDir.
+const serverUrl = process.env.TEST_DATABASE_URL?.trim();
+let database: TestDatabase | undefined;
 let sim: WaSim;
 let dataDir: string;
 const daemons: Daemon[] = [];
 
 beforeAll(async () => {
-  database = await createTestDatabase(import.meta.url);
+  if (serverUrl) database = await createTestDatabase(import.meta.url);
   sim = await startWaSim();
   dataDir = await mkdtemp(join(tmpdir(), 'wa-daemon-'));
 });
@@ -27,13 +29,13 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await sim.close();
-  await database.drop();
+  await database?.drop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
 async function daemon(delaysSeconds = '0,0.2,0.2,0.2'): Promise<Daemon> {
   const config = loadConfig({
-    DATABASE_URL: database.url,
+    DATABASE_URL: database?.url,
     DATA_DIR: dataDir,
     WA_WS_URL: sim.url,
     WA_NOISE_ROOT_PUBLIC_KEY: sim.rootPublicKeyHex,
@@ -54,13 +56,13 @@ async function daemon(delaysSeconds = '0,0.2,0.2,0.2'): Promise<Daemon> {
 async function crash(d: Daemon): Promise<void> {
   daemons.splice(daemons.indexOf(d), 1);
   d.supervisor.actor.stop();
-  await d.db.orm.close(true);
+  await d.db.close();
 }
 
 const noiseKeyOf = async (d: Daemon, id: number) =>
   Buffer.from((await d.authStore.open(String(id))).state.creds.noiseKey.public).toString('hex');
 
-describe('the daemon with PostgreSQL', () => {
+describe('the daemon with PostgreSQL', { timeout: 60_000 }, () => {
   it('pairs through QR, and after an abrupt stop a new daemon logs in with the stored creds', async () => {
     const first = await daemon();
     const row = await first.sessions.create({ usuarioId: 1, deviceName: 'pairing', desiredState: 'running' });
@@ -182,6 +184,9 @@ describe('the daemon with PostgreSQL', () => {
     daemons.splice(daemons.indexOf(setup), 1);
 
     const d = await daemon();
-    expect(d.supervisor.view(String(row.id))).toMatchObject({ status: 'failed', failureReason: 'logged_out' });
+    expect(d.supervisor.view(String(row.id))).toMatchObject({
+      status: 'failed',
+      failureReason: 'logged_out',
+    });
   });
 });
