@@ -38,6 +38,9 @@ export async function openDatabase({
   schema,
   migrate = true,
 }: OpenDatabaseOptions): Promise<Database> {
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+    throw new Error('schema must be a lower-case SQL identifier');
+  }
   const log = logger.child({ component: 'database' });
   const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
@@ -68,7 +71,7 @@ export async function openDatabase({
     );
     cleanups.push(() => orm.close(true));
 
-    if (schema) await orm.em.getConnection().execute(`create schema if not exists "${schema}"`);
+    if (schema) await orm.em.fork().execute(`create schema if not exists "${schema}"`);
     if (migrate) {
       const applied = await orm.migrator.up();
       if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'migrations applied');
