@@ -1,6 +1,8 @@
 import { ConfigError, loadConfig } from './config.js';
 import { startDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
+import { DataDirLockedError } from './persistence/daemon-lock.js';
+import { EncryptionKeyError } from './persistence/secret-box.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -21,7 +23,12 @@ async function main(): Promise<void> {
   try {
     daemon = await startDaemon({ config, logger });
   } catch (err) {
-    logger.fatal({ err }, 'could not start');
+    // Problems an operator fixes get one plain line; anything else the full error.
+    if (err instanceof DataDirLockedError || err instanceof EncryptionKeyError) {
+      process.stderr.write(`wa-supervisor: ${err.message}\n`);
+    } else {
+      logger.fatal({ err }, 'could not start');
+    }
     process.exitCode = 1;
     return;
   }

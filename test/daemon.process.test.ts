@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/persistence/database.js';
+import { createPgAuthStore } from '../src/persistence/pg-auth-store.js';
+import { loadKeyring } from '../src/persistence/secret-box.js';
+import { createSessionRepository } from '../src/persistence/session-repository.js';
+import { startWaSim, type WaSim } from './support/wa-sim/index.js';
+
+const logger = pino({ level: 'silent' });
+const root = join(import.meta.dirname, '..');
+let sim: WaSim;
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  sim = await startWaSim();
+  dataDir = await mkdtemp(join(tmpdir(), 'wa-embedded-'));
+  env = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'development',
+    DATA_DIR: dataDir,
+    WA_WS_URL: sim.url,
+    WA_NOISE_ROOT_PUBLIC_KEY: sim.rootPublicKeyHex,
+    SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    LOG_LEVEL: 'info',
+  };
+});
+afterAll(async () => {
+  await sim.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function startProcess(): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env,
+    stdio: 'pipe',
+  });
+  let out = '';
+  child.stdout?.on('data', (b) => {
+    out += b;
+  });
+  child.stderr?.on('data', (b) => {
+    out += b;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+describe('npm start with no DATABASE_URL (embedded PGlite)', () => {
+  it('restores a stored session from DATA_DIR, refuses a second daemon on it, and exits 0 on SIGTERM', async () => {
+    // A session left by an earlier run: desired running, paired creds.
+    const db = await openDatabase({ dataDir, logger });
+    const keyring = await loadKeyring({ env, dataDir, logger });
+    const row = await createSessionRepository({ orm: db.orm, keyring }).create({
+      usuarioId: 1,
+      deviceName: 'embedded',
+      desiredState: 'running',
+    });
+    const auth = await createPgAuthStore({ orm: db.orm, keyring, logger }).open(String(row.id));
+    auth.state.creds.me = { id: '5511977770001:1@s.whatsapp.net', name: 'embedded' };
+    await auth.saveCreds();
+    const key = Buffer.from(auth.state.creds.noiseKey.public).toString('hex');
+    await db.close();
+
+    const first = startProcess();
+    await sim.waitFor(() => sim.connections().some((c) => c.noiseKey === key && c.phase === 'open'), 45_000);
+    expect(sim.loginCount(key)).toBe(1);
+    expect(first.output()).toContain('"embedded_db":true');
+
+    const second = startProcess();
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toMatch(/DATA_DIR .* is in use by another wa-supervisor/);
+    expect(sim.handshakeCount(key)).toBe(1);
+
+    const stoppedAt = Date.now();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+    await sim.waitFor(() => !sim.connections().some((c) => c.noiseKey === key));
+
+    // The session is still there for the next start, and nothing logged a secret.
+    const again = await openDatabase({ dataDir, logger });
+    const stored = await createSessionRepository({ orm: again.orm, keyring }).get(row.id);
+    await again.close();
+    expect(stored).toMatchObject({ deviceName: 'embedded', desiredState: 'running', status: 'connected' });
+    expect(first.output()).not.toContain(env.SESSION_ENCRYPTION_KEY);
+  }, 90_000);
+});
