@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -44,6 +44,12 @@ export interface Keyring {
    * @throws DecryptionError
    */
   open(sealed: Sealed, aad: string, what: string): Buffer;
+  /**
+   * A 32-byte subkey of key `keyId` for another purpose (e.g. backups): HKDF-SHA256 with an empty
+   * salt and `info` as the label, so the row key itself never leaves the ring.
+   * @returns undefined when the ring does not hold that key.
+   */
+  derive(keyId: string, info: string): Buffer | undefined;
 }
 
 /** Key id stored next to every sealed value: the first 8 hex digits of sha256(key). */
@@ -81,6 +87,11 @@ export function createKeyring(current: Buffer, previous: readonly Buffer[] = [])
       const body = cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext);
       const data = Buffer.concat([iv, body, cipher.final(), cipher.getAuthTag()]);
       return { keyId: currentKeyId, data };
+    },
+
+    derive(keyId, info) {
+      const key = keys.get(keyId);
+      return key ? Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), info, KEY_BYTES)) : undefined;
     },
 
     open({ keyId, data }, aad, what) {
