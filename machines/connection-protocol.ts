@@ -9,7 +9,8 @@ export interface ConnectionInput {
 
 /** What a `connection` actor sends back to its session. */
 export type ConnectionEvent =
-  | { type: 'client.qr'; qr: string }
+  /** `expiresAt`: ms since epoch when this QR stops being valid. */
+  | { type: 'client.qr'; qr: string; expiresAt?: number }
   | { type: 'client.open' }
   | {
       type: 'client.closed';

@@ -47,6 +47,8 @@ export interface SessionContext {
   /** Tags every transition of an episode started by `session.reconnect`. */
   taskId: string | null;
   qr: string | null;
+  /** When the shown QR expires (ms since epoch), if the connection said so. */
+  qrExpiresAt: number | null;
   /** Attempts the last successful connection needed (logged as "reconnected after n attempts"). */
   openedAfterAttempts: number;
   connectedAt: number | null;
@@ -110,6 +112,7 @@ export const sessionMachine = setup({
       nextRetryAt: null,
       failureReason: null,
       qr: null,
+      qrExpiresAt: null,
       taskId: event.type === 'session.reconnect' ? (event.taskId ?? null) : null,
     })),
     recordError: assign(({ context, event }) => {
@@ -118,6 +121,7 @@ export const sessionMachine = setup({
       return {
         lastError: { code: event.code, reason, message: event.message ?? reason, at: context.now() },
         qr: null,
+        qrExpiresAt: null,
       };
     }),
     scheduleRetry: assign(({ context }) => {
@@ -130,7 +134,11 @@ export const sessionMachine = setup({
     failQrTimeout: assign({ failureReason: 'qr_timeout' }),
     failDisconnected: assign({ failureReason: 'disconnected' }),
     failExhausted: assign(({ context }) => ({ failureReason: exhaustedReason(context.lastError?.reason) })),
-    storeQr: assign(({ event }) => ({ qr: event.type === 'client.qr' ? event.qr : null })),
+    storeQr: assign(({ event }) =>
+      event.type === 'client.qr'
+        ? { qr: event.qr, qrExpiresAt: event.expiresAt ?? null }
+        : { qr: null, qrExpiresAt: null },
+    ),
     markOpen: assign(({ context }) => ({
       openedAfterAttempts: context.attempt,
       attempt: 0,
@@ -138,6 +146,7 @@ export const sessionMachine = setup({
       nextRetryAt: null,
       failureReason: null,
       qr: null,
+      qrExpiresAt: null,
       connectedAt: context.now(),
     })),
     endEpisodeOnDrop: assign({ taskId: null, connectedAt: null }),
@@ -146,7 +155,14 @@ export const sessionMachine = setup({
         ? { autoReconnect: event.autoReconnect }
         : { autoReconnect: context.autoReconnect },
     ),
-    stopped: assign({ retryDelayMs: null, nextRetryAt: null, qr: null, connectedAt: null, taskId: null }),
+    stopped: assign({
+      retryDelayMs: null,
+      nextRetryAt: null,
+      qr: null,
+      qrExpiresAt: null,
+      connectedAt: null,
+      taskId: null,
+    }),
     restore: assign(({ context, event }) => {
       if (event.type !== 'session.restore') return {};
       if (event.status === 'failed') {
@@ -175,6 +191,7 @@ export const sessionMachine = setup({
     failureReason: null,
     taskId: null,
     qr: null,
+    qrExpiresAt: null,
     openedAfterAttempts: 0,
     connectedAt: null,
   }),

@@ -19,6 +19,7 @@ import { type Supervisor, startSupervisor } from './supervisor.js';
 import type { AuthStateStore } from './whatsapp/auth-store.js';
 import { hardenBaileys } from './whatsapp/baileys-hardening.js';
 import { createConnectionLogic } from './whatsapp/connection.js';
+import { createSocketRegistry, type SocketRegistry } from './whatsapp/socket-registry.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -38,6 +39,8 @@ export interface Daemon {
   authStore: AuthStateStore;
   supervisor: Supervisor;
   transitions: TransitionWriter;
+  /** Live Baileys sockets, for logout and pairing codes. */
+  sockets: SocketRegistry;
   /** Stops every session (sockets closed, never logged out), flushes the transition log, closes the DB. */
   close(): Promise<void>;
 }
@@ -62,6 +65,7 @@ export async function startDaemon({
     const sessions = createSessionRepository({ orm: db.orm, keyring });
     const authStore = createPgAuthStore({ orm: db.orm, keyring, logger });
     const transitions = createTransitionWriter({ record: (t) => sessions.recordTransition(t), logger });
+    const sockets = createSocketRegistry();
     const policy = config.reconnect;
     const supervisor = startSupervisor({
       logger,
@@ -70,6 +74,7 @@ export async function startDaemon({
         logger,
         waWebSocketUrl: config.waWebSocketUrl,
         socketConfig,
+        sockets,
       }),
       policy,
       maxConcurrentConnects: config.maxConcurrentConnects,
@@ -88,7 +93,7 @@ export async function startDaemon({
       })();
       return closing;
     };
-    return { db, keyring, sessions, authStore, supervisor, transitions, close };
+    return { db, keyring, sessions, authStore, supervisor, transitions, sockets, close };
   } catch (err) {
     await db.close();
     throw err;

@@ -1,8 +1,12 @@
+import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startDaemon } from './daemon.js';
+import { resolveJwtKey } from './http/jwt-key.js';
+import { daemonReady } from './http/readiness.js';
 import { createLogger } from './logger.js';
 import { DataDirLockedError } from './persistence/daemon-lock.js';
 import { EncryptionKeyError } from './persistence/secret-box.js';
+import { createSessionService } from './sessions/session-service.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -32,6 +36,28 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  let server: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    server = await buildApp({
+      logger,
+      jwtKey: await resolveJwtKey(config, logger),
+      sessionService: createSessionService({
+        sessions: daemon.sessions,
+        supervisor: daemon.supervisor,
+        authStore: daemon.authStore,
+        sockets: daemon.sockets,
+        logger,
+        maxAttempts: config.reconnect.delaysMs.length,
+      }),
+      isReady: () => daemonReady(daemon),
+    });
+    await server.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    logger.fatal({ err }, 'could not start the HTTP server');
+    await daemon.close();
+    process.exitCode = 1;
+    return;
+  }
   logger.info({ embedded_db: daemon.db.embedded }, 'wa-supervisor running');
 
   let stopping = false;
@@ -47,16 +73,21 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    daemon.close().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
+    // Stop taking requests first, then the sessions and the database.
+    server
+      .close()
+      .catch((err: unknown) => logger.error({ err }, 'error while closing the HTTP server'))
+      .then(() => daemon.close())
+      .then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'error while shutting down');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -28,6 +28,9 @@ beforeAll(async () => {
     WA_NOISE_ROOT_PUBLIC_KEY: sim.rootPublicKeyHex,
     SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     LOG_LEVEL: 'info',
+    // The HTTP API listens too: any free port on loopback.
+    HOST: '127.0.0.1',
+    PORT: '0',
   };
 });
 afterAll(async () => {

@@ -14,6 +14,7 @@ import type {
 } from '../../machines/connection-protocol.js';
 import type { AuthStateStore, OpenedAuthState } from './auth-store.js';
 import { isBaileysHardened } from './baileys-hardening.js';
+import type { SocketRegistry } from './socket-registry.js';
 import { inSocketContext, outsideSocketContext } from './socket-timers.js';
 
 export interface ConnectionDeps {
@@ -24,6 +25,8 @@ export interface ConnectionDeps {
   socketConfig?: Partial<SocketConfig>;
   /** Floor for Baileys' own log level: its info lines repeat ours with whole protocol payloads. */
   baileysLogLevel?: LevelWithSilent;
+  /** Where the live socket is published for logout and pairing codes (the HTTP API). */
+  sockets?: SocketRegistry;
 }
 
 /** What `connection.update` close turns into. */
@@ -63,6 +66,8 @@ export function createConnectionLogic(
     let closedSent = false;
     let sock: WASocket | undefined;
     let saving: Promise<void> = Promise.resolve();
+    let unregister: (() => void) | undefined;
+    let qrShown = 0;
 
     // Actors start timers when they handle our events (backoff, connect timeout): send from outside the socket context.
     const releaseGate = () => {
@@ -85,7 +90,10 @@ export function createConnectionLogic(
       if (update.qr) {
         releaseGate();
         log.info('qr shown');
-        send({ type: 'client.qr', qr: update.qr });
+        // Baileys' timing: the first QR lives qrTimeout (60 s default), later ones 20 s by default.
+        const qrTimeout = deps.socketConfig?.qrTimeout;
+        const lifetime = qrTimeout || (qrShown++ === 0 ? 60_000 : 20_000);
+        send({ type: 'client.qr', qr: update.qr, expiresAt: Date.now() + lifetime });
       }
       if (update.isNewLogin) log.info('paired; the server restarts the connection');
       if (update.connection === 'open') {
@@ -142,6 +150,10 @@ export function createConnectionLogic(
         });
       });
       current.ev.on('connection.update', onUpdate);
+      unregister = deps.sockets?.register(sessionId, {
+        requestPairingCode: (phone) => inSocketContext(() => current.requestPairingCode(phone)),
+        logout: () => inSocketContext(() => current.logout()),
+      });
     };
 
     if (supervisor) {
@@ -159,6 +171,7 @@ export function createConnectionLogic(
     return () => {
       stopped = true;
       releaseGate();
+      unregister?.();
       if (sock) endSocket(sock, log);
     };
   });

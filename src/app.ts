@@ -1,0 +1,90 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import ajvFormats from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Logger } from 'pino';
+import { installErrorHandling } from './http/errors.js';
+import type { JwtKey } from './http/jwt-key.js';
+import auth from './http/plugins/auth.js';
+import rateLimit, { type RateLimitOptions } from './http/plugins/rate-limit.js';
+import services from './http/plugins/services.js';
+import swagger from './http/plugins/swagger.js';
+import healthRoutes from './http/routes/health.js';
+import sessionRoutes from './http/routes/sessions.js';
+import type { SessionService } from './sessions/session-service.js';
+
+export const API_PREFIX = '/api/v1/whatsapp';
+export const BODY_LIMIT = 256 * 1024;
+
+export interface AppOptions {
+  sessionService: SessionService;
+  jwtKey: JwtKey;
+  /** True when the database answers and the supervisor runs. */
+  isReady(): Promise<boolean>;
+  rateLimit?: RateLimitOptions;
+}
+
+/**
+ * Route plugins under the API base, all behind authentication. Export and import (backup) go
+ * here too, as their own file in src/http/routes/.
+ */
+const apiRoutes: FastifyPluginAsync[] = [sessionRoutes];
+
+/** The whole HTTP API as one plugin: services, auth, rate limits, OpenAPI and routes. Never listens. */
+export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+  installErrorHandling(fastify);
+  await fastify.register(services, { sessionService: opts.sessionService, isReady: opts.isReady });
+  await fastify.register(auth, { key: opts.jwtKey });
+  await fastify.register(rateLimit, opts.rateLimit ?? {});
+  await fastify.register(swagger);
+  await fastify.register(healthRoutes);
+  await fastify.register(
+    async (api) => {
+      api.addHook('onRequest', api.authenticate);
+      for (const routes of apiRoutes) await api.register(routes);
+    },
+    { prefix: API_PREFIX },
+  );
+};
+
+const addFormats = ajvFormats as unknown as (ajv: Ajv) => Ajv;
+
+function validator(options: AjvOptions): Ajv {
+  // Unknown fields are refused, never stripped; every offending field is reported.
+  return addFormats(
+    new Ajv({ allErrors: true, removeAdditional: false, useDefaults: true, strict: false, ...options }),
+  );
+}
+
+/**
+ * A Fastify instance with the API registered, ready for `inject` or `listen`. Pass the daemon's
+ * root pino logger; the request log redacts `authorization` through its redact paths.
+ */
+export async function buildApp(opts: AppOptions & { logger: Logger }): Promise<FastifyInstance> {
+  const { logger, ...appOptions } = opts;
+  const fastify = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 200 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Bodies are taken as sent ("true" is not a boolean); params and query strings are text, so they are coerced.
+  const bodies = validator({ coerceTypes: false });
+  const strings = validator({ coerceTypes: 'array' });
+  fastify.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodies : strings).compile(schema),
+  );
+
+  // An empty body on a POST without one (start, stop, ...) is no body rather than a JSON error.
+  const json = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    json(request, body as string, done);
+  });
+
+  await fastify.register(app, appOptions);
+  return fastify;
+}
