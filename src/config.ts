@@ -36,8 +36,8 @@ export interface Config {
   reconnect: { delaysMs: number[]; jitter: number };
   maxConcurrentConnects: number;
   log: { level: LevelWithSilent; pretty: boolean };
-  /** Expose the XState inspector. */
-  inspect: boolean;
+  /** `ws://host:port` of a @statelyai/inspect WebSocket server; unset: no inspector. */
+  inspect: string | undefined;
 }
 
 const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -98,7 +98,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxConcurrentConnects: parsePositiveInt('MAX_CONCURRENT_CONNECTS', read('MAX_CONCURRENT_CONNECTS'), 25),
     log: { level: logLevel, pretty: parseBoolean('LOG_PRETTY', read('LOG_PRETTY'), false) },
-    inspect: parseBoolean('INSPECT', read('INSPECT'), false),
+    inspect: parseWebSocketUrl('INSPECT', read('INSPECT')),
   };
 }
 
@@ -202,4 +202,12 @@ function parseJitter(value: string | undefined): number {
   const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
   if (!(n >= 0 && n <= 1)) throw new ConfigError('RECONNECT_JITTER', 'must be a number from 0 to 1');
   return n;
+}
+
+function parseWebSocketUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!URL.canParse(value) || !['ws:', 'wss:'].includes(new URL(value).protocol)) {
+    throw new ConfigError(name, 'must be a ws:// or wss:// URL (e.g. ws://127.0.0.1:8080)');
+  }
+  return value;
 }

@@ -35,7 +35,7 @@ describe('loadConfig', () => {
       reconnect: { delaysMs: [0, 30_000, 60_000, 120_000, 240_000, 480_000], jitter: 0.2 },
       maxConcurrentConnects: 25,
       log: { level: 'info', pretty: false },
-      inspect: false,
+      inspect: undefined,
     });
   });
 
@@ -56,7 +56,7 @@ describe('loadConfig', () => {
       MAX_CONCURRENT_CONNECTS: '3',
       LOG_LEVEL: 'DEBUG',
       LOG_PRETTY: 'yes',
-      INSPECT: '1',
+      INSPECT: 'ws://127.0.0.1:8080',
     });
     expect(config).toMatchObject({
       nodeEnv: 'production',
@@ -70,7 +70,7 @@ describe('loadConfig', () => {
       reconnect: { delaysMs: [0, 500, 2000], jitter: 0 },
       maxConcurrentConnects: 3,
       log: { level: 'debug', pretty: true },
-      inspect: true,
+      inspect: 'ws://127.0.0.1:8080',
     });
     expect(config.sessionEncryptionKey).toEqual(Buffer.from(KEY_B64, 'base64'));
   });
@@ -100,7 +100,8 @@ describe('loadConfig', () => {
     ['RECONNECT_JITTER', { RECONNECT_JITTER: 'lots' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],
     ['LOG_PRETTY', { LOG_PRETTY: 'maybe' }],
-    ['INSPECT', { INSPECT: '2' }],
+    ['INSPECT', { INSPECT: '1' }],
+    ['INSPECT', { INSPECT: 'http://127.0.0.1:8080' }],
     ['NODE_ENV', { NODE_ENV: 'staging' }],
     ['WA_WS_URL', { WA_WS_URL: 'https://web.whatsapp.com/ws/chat' }],
     ['WA_NOISE_ROOT_PUBLIC_KEY', { WA_NOISE_ROOT_PUBLIC_KEY: 'abcd' }],
