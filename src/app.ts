@@ -79,7 +79,8 @@ export async function buildApp(opts: AppOptions & { logger: Logger }): Promise<F
 
   // An empty body on a POST without one (start, stop, ...) is no body rather than a JSON error.
   const json = fastify.getDefaultJsonParser('error', 'error');
-  fastify.removeContentTypeParser('application/json');
+  // JSON only: any other body is 415.
+  fastify.removeContentTypeParser(['application/json', 'text/plain']);
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
     json(request, body as string, done);
