@@ -36,6 +36,8 @@ export interface Config {
   reconnect: { delaysMs: number[]; jitter: number };
   maxConcurrentConnects: number;
   log: { level: LevelWithSilent; pretty: boolean };
+  /** METRICS_PER_SESSION: per-session series (cardinality grows with the fleet); METRICS_TOKEN protects /metrics. */
+  metrics: { perSession: boolean; token: string | undefined };
   /** `ws://host:port` of a @statelyai/inspect WebSocket server; unset: no inspector. */
   inspect: string | undefined;
 }
@@ -98,6 +100,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxConcurrentConnects: parsePositiveInt('MAX_CONCURRENT_CONNECTS', read('MAX_CONCURRENT_CONNECTS'), 25),
     log: { level: logLevel, pretty: parseBoolean('LOG_PRETTY', read('LOG_PRETTY'), false) },
+    metrics: {
+      perSession: parseBoolean('METRICS_PER_SESSION', read('METRICS_PER_SESSION'), false),
+      token: read('METRICS_TOKEN'),
+    },
     inspect: parseWebSocketUrl('INSPECT', read('INSPECT')),
   };
 }

@@ -4,6 +4,8 @@ import { retryDelayMs } from '../machines/reconnect-policy.js';
 import type { LastError } from '../machines/session.machine.js';
 import type { SessionTransition } from '../machines/transition.js';
 import type { Config } from './config.js';
+import { type Inspection, startInspection } from './inspector.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { createPgAuthStore } from './persistence/pg-auth-store.js';
 import { type Keyring, loadKeyring } from './persistence/secret-box.js';
@@ -41,6 +43,7 @@ export interface Daemon {
   transitions: TransitionWriter;
   /** Live Baileys sockets, for logout and pairing codes. */
   sockets: SocketRegistry;
+  metrics: Metrics;
   /** Stops every session (sockets closed, never logged out), flushes the transition log, closes the DB. */
   close(): Promise<void>;
 }
@@ -67,6 +70,11 @@ export async function startDaemon({
     const transitions = createTransitionWriter({ record: (t) => sessions.recordTransition(t), logger });
     const sockets = createSocketRegistry();
     const policy = config.reconnect;
+    let metrics: Metrics | undefined;
+    // Only when asked: the inspector keeps a reconnect timer even after stop().
+    const inspection: Inspection | undefined = config.inspect
+      ? await startInspection(config.inspect, logger)
+      : undefined;
     const supervisor = startSupervisor({
       logger,
       connection: createConnectionLogic({
@@ -78,8 +86,13 @@ export async function startDaemon({
       }),
       policy,
       maxConcurrentConnects: config.maxConcurrentConnects,
-      onTransition: (t) => transitions.enqueue(toTransitionRecord(t)),
+      onTransition: (t) => {
+        transitions.enqueue(toTransitionRecord(t));
+        metrics?.observe(t);
+      },
+      inspect: inspection?.inspect,
     });
+    metrics = createMetrics(supervisor, { perSession: config.metrics.perSession });
 
     const restored = await restoreSessions(sessions, supervisor, policy);
     logger.info(restored, 'sessions restored');
@@ -88,12 +101,13 @@ export async function startDaemon({
     const close = () => {
       closing ??= (async () => {
         supervisor.shutdown();
+        inspection?.stop();
         await transitions.flush();
         await db.close();
       })();
       return closing;
     };
-    return { db, keyring, sessions, authStore, supervisor, transitions, sockets, close };
+    return { db, keyring, sessions, authStore, supervisor, transitions, sockets, metrics, close };
   } catch (err) {
     await db.close();
     throw err;

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       reconnect: { delaysMs: [0, 30_000, 60_000, 120_000, 240_000, 480_000], jitter: 0.2 },
       maxConcurrentConnects: 25,
       log: { level: 'info', pretty: false },
+      metrics: { perSession: false, token: undefined },
       inspect: undefined,
     });
   });
@@ -57,6 +58,8 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'DEBUG',
       LOG_PRETTY: 'yes',
       INSPECT: 'ws://127.0.0.1:8080',
+      METRICS_PER_SESSION: '1',
+      METRICS_TOKEN: 'scrape-token',
     });
     expect(config).toMatchObject({
       nodeEnv: 'production',
@@ -71,6 +74,7 @@ describe('loadConfig', () => {
       maxConcurrentConnects: 3,
       log: { level: 'debug', pretty: true },
       inspect: 'ws://127.0.0.1:8080',
+      metrics: { perSession: true, token: 'scrape-token' },
     });
     expect(config.sessionEncryptionKey).toEqual(Buffer.from(KEY_B64, 'base64'));
   });
