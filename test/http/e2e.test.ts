@@ -27,6 +27,9 @@ const call = async (method: string, path: string, body?: unknown, headers: Recor
   return res;
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions
+const json = async (res: Response): Promise<any> => res.json();
+
 const until = async <T>(
   what: string,
   probe: () => Promise<T | undefined>,
@@ -41,8 +44,7 @@ const until = async <T>(
   }
 };
 
-const statusOf = async (id: number) =>
-  (await (await call('GET', `/sessions/${id}/`)).json()).status as string;
+const statusOf = async (id: number) => (await json(await call('GET', `/sessions/${id}/`))).status as string;
 const reach = (id: number, status: string) =>
   until(status, async () => ((await statusOf(id)) === status ? true : undefined));
 
@@ -64,13 +66,13 @@ describe('the API over a real socket, PostgreSQL and the simulator', { timeout: 
     // 1. create with start → qr
     const created = await call('POST', '/sessions/', { device_name: 'e2e', start: true });
     expect(created.status).toBe(201);
-    const { id } = await created.json();
+    const { id } = await json(created);
     await reach(id, 'qr');
 
     // 2. GET qr, as JSON and as PNG
     const qrRes = await call('GET', `/sessions/${id}/qr/`);
     expect(qrRes.status).toBe(200);
-    const { qr, expires_at } = await qrRes.json();
+    const { qr, expires_at } = await json(qrRes);
     expect(qr).toMatch(/^https:\/\/wa\.me\/settings\/linked_devices#/);
     expect(Date.parse(expires_at)).toBeGreaterThan(Date.now());
     const png = await call('GET', `/sessions/${id}/qr`, undefined, { accept: 'image/png' });
@@ -93,7 +95,7 @@ describe('the API over a real socket, PostgreSQL and the simulator', { timeout: 
     h.sim.kick({ noiseKey }, 'close');
     await until('a drop and a new connection in the events', async () => {
       await h.daemon.transitions.flush();
-      const items = (await (await call('GET', `/sessions/${id}/events/?page_size=50`)).json()).items as {
+      const items = (await json(await call('GET', `/sessions/${id}/events/?page_size=50`))).items as {
         from: string;
         to: string;
         code: number | null;
@@ -106,18 +108,18 @@ describe('the API over a real socket, PostgreSQL and the simulator', { timeout: 
     // 6. POST reconnect → its task_id tags the episode's events
     const rec = await call('POST', `/sessions/${id}/reconnect/`);
     expect(rec.status).toBe(202);
-    const { task_id, session_id } = await rec.json();
+    const { task_id, session_id } = await json(rec);
     expect(session_id).toBe(id);
     await until('the reconnect episode to connect', async () => {
       await h.daemon.transitions.flush();
-      const page = await (await call('GET', `/sessions/${id}/events/?task_id=${task_id}`)).json();
+      const page = await json(await call('GET', `/sessions/${id}/events/?task_id=${task_id}`));
       return page.items.some((e: { to: string }) => e.to === 'connected') ? page : undefined;
     });
 
     // 7. stop → idle, and the simulator's socket is gone
     const stop = await call('POST', `/sessions/${id}/stop/`);
     expect(stop.status).toBe(202);
-    expect((await stop.json()).status).toBe('idle');
+    expect((await json(stop)).status).toBe('idle');
     await h.sim.waitFor(() => !h.sim.connections().some((c) => c.noiseKey === noiseKey), 5_000);
 
     // 8. start → connected without a QR
@@ -141,8 +143,8 @@ describe('the API over a real socket, PostgreSQL and the simulator', { timeout: 
   it('answers 401 without a token and serves /docs/json on the same port', async () => {
     const res = await fetch(`${base}/sessions/`);
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } });
-    const doc = await (await fetch(new URL('/docs/json', base))).json();
+    expect(await json(res)).toMatchObject({ error: { code: 'unauthorized' } });
+    const doc = await json(await fetch(new URL('/docs/json', base)));
     expect(doc.openapi).toMatch(/^3\./);
   });
 });

@@ -163,7 +163,9 @@ describe('PATCH /sessions/{id}/', () => {
       headers: h.auth(1),
       payload: { proxy_enabled: true },
     });
-    const body = expectError(res, 400, 'validation_error') as { error: { details: { field: string }[] } };
+    const body = expectError(res, 400, 'validation_error') as unknown as {
+      error: { details: { field: string }[] };
+    };
     expect(body.error.details[0].field).toBe('body.proxy_url');
     expectError(
       await h.app.inject({
