@@ -28,13 +28,13 @@ export function createOrmConfig({
     entities,
     extensions: [Migrator],
     ...(schema ? { schema } : {}),
-    pool: { min: 0, max: poolMax },
-    driverOptions: {
-      connection: {
-        application_name: 'wa-supervisor',
-        ...(schema ? { options: `-c search_path=${schema}` } : {}),
-      },
+    pool: {
+      min: 0,
+      max: poolMax,
+      // A statement rather than a startup option: the embedded PGlite ignores startup options.
+      ...(schema ? { afterCreate: setSearchPath(schema) } : {}),
     },
+    driverOptions: { connection: { application_name: 'wa-supervisor' } },
     // Databases are created by whoever provisions them (or by the test helper), never implicitly.
     ensureDatabase: false,
     forceUtcTimezone: true,
@@ -55,6 +55,14 @@ export function createOrmConfig({
       disableForeignKeys: false,
     },
   });
+}
+
+type PgConnection = { query(sql: string, done: (err: Error | null) => void): void };
+
+function setSearchPath(schema: string) {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('schema must be a lower-case SQL identifier');
+  return (conn: PgConnection, done: (err: Error | null, conn: PgConnection) => void) =>
+    conn.query(`set search_path to "${schema}"`, (err) => done(err, conn));
 }
 
 // Used by `mikro-orm` CLI commands (see package.json "mikro-orm" and src/persistence/README.md).

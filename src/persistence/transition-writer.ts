@@ -1,4 +1,8 @@
-import { ConstraintViolationException, DriverException } from '@mikro-orm/core';
+import {
+  ConstraintViolationException,
+  DriverException,
+  ForeignKeyConstraintViolationException,
+} from '@mikro-orm/core';
 import type { Logger } from 'pino';
 import type { TransitionRecord } from './session-repository.js';
 
@@ -20,7 +24,10 @@ export interface TransitionWriterOptions {
 export interface TransitionWriter {
   /** Queues a transition and returns at once; per session, transitions are written in this order. */
   enqueue(t: TransitionRecord): void;
-  /** Resolves once everything enqueued before and during the call has been written (or dropped). */
+  /**
+   * Resolves once everything enqueued before and during the call has been written (or dropped).
+   * While the database stays down it does not resolve: race it with a deadline on shutdown.
+   */
   flush(): Promise<void>;
   /** Transitions queued and not yet written. */
   readonly pending: number;
@@ -60,6 +67,14 @@ export function createTransitionWriter({
             log.info({ session_id: sessionId, failures }, 'transition written after retrying');
           break;
         } catch (err) {
+          if (err instanceof ForeignKeyConstraintViolationException) {
+            // Normal when a session is deleted while its last transitions are queued.
+            log.warn(
+              { session_id: sessionId, event: t.event },
+              'session no longer exists; transition dropped',
+            );
+            break;
+          }
           if (isPermanent(err)) {
             log.error({ err, session_id: sessionId, transition: t }, 'transition cannot be written; dropped');
             break;
