@@ -14,6 +14,7 @@ import type {
 } from '../../machines/connection-protocol.js';
 import type { AuthStateStore, OpenedAuthState } from './auth-store.js';
 import { isBaileysHardened } from './baileys-hardening.js';
+import { withSharedAsyncStorage } from './shared-async-storage.js';
 import type { SocketRegistry } from './socket-registry.js';
 import { inSocketContext, outsideSocketContext } from './socket-timers.js';
 
@@ -127,14 +128,17 @@ export function createConnectionLogic(
       const { state, saveCreds } = opened;
       log.info({ attempt: input.attempt, registered: Boolean(state.creds.me) }, 'connecting');
       try {
+        // One shared AsyncLocalStorage instead of one per socket: see shared-async-storage.ts.
         sock = inSocketContext(() =>
-          makeWASocket({
-            ...FLEET_DEFAULTS,
-            waWebSocketUrl: deps.waWebSocketUrl,
-            logger: baileysLogger(log, deps.baileysLogLevel ?? 'warn'),
-            ...deps.socketConfig,
-            auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, log) },
-          }),
+          withSharedAsyncStorage(() =>
+            makeWASocket({
+              ...FLEET_DEFAULTS,
+              waWebSocketUrl: deps.waWebSocketUrl,
+              logger: baileysLogger(log, deps.baileysLogLevel ?? 'warn'),
+              ...deps.socketConfig,
+              auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, log) },
+            }),
+          ),
         );
       } catch (err) {
         log.error({ err }, 'could not create the socket');
