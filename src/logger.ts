@@ -57,11 +57,22 @@ function censor(value: unknown, path: string[]): unknown {
   return '[Redacted]';
 }
 
-/** `http://user:secret@host` → `http://user:***@host`; a string that is not a URL is replaced whole. */
+/**
+ * `http://user:secret@host` → `http://user:***@host`. Works on the text as written, not on a
+ * re-serialised URL: the WHATWG parser re-encodes some password characters (`:`, `;`, `=`, ...),
+ * so searching for its `password` in the original could miss it. A string that is not a URL is
+ * replaced whole.
+ */
 export function maskUrlPassword(url: string): string {
-  if (!URL.canParse(url)) return '[Redacted]';
-  const { password } = new URL(url);
-  return password ? url.replace(`:${password}@`, ':***@') : url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (!scheme) return '[Redacted]';
+  const rest = url.slice(scheme[0].length);
+  const at = rest.lastIndexOf('@');
+  if (at === -1) return URL.canParse(url) ? url : '[Redacted]';
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon === -1) return url;
+  return `${scheme[0]}${userinfo.slice(0, colon)}:***${rest.slice(at)}`;
 }
 
 function assertPrettyInstalled(): void {

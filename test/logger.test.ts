@@ -63,4 +63,12 @@ describe('maskUrlPassword', () => {
     expect(maskUrlPassword('http://proxy:3128')).toBe('http://proxy:3128');
     expect(maskUrlPassword('not a url with secret')).toBe('[Redacted]');
   });
+
+  it('masks passwords that the URL parser would re-encode', () => {
+    expect(maskUrlPassword('socks5://u:pa:ss@h:1080')).toBe('socks5://u:***@h:1080');
+    expect(maskUrlPassword('http://u:p;s=s[x]@h:3128')).toBe('http://u:***@h:3128');
+    expect(maskUrlPassword('http://u:p@ss@h:3128')).toBe('http://u:***@h:3128');
+    expect(maskUrlPassword('socks5h://only-user@h:1080')).toBe('socks5h://only-user@h:1080');
+    expect(maskUrlPassword('u:secret@h:1080')).toBe('[Redacted]');
+  });
 });
