@@ -3,12 +3,14 @@ import { Ajv, type Options as AjvOptions } from 'ajv';
 import ajvFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
+import type { BackupService } from './backup/backup-service.js';
 import { installErrorHandling } from './http/errors.js';
 import type { JwtKey } from './http/jwt-key.js';
 import auth from './http/plugins/auth.js';
 import rateLimit, { type RateLimitOptions } from './http/plugins/rate-limit.js';
 import services from './http/plugins/services.js';
 import swagger from './http/plugins/swagger.js';
+import backupRoutes from './http/routes/backup.js';
 import healthRoutes from './http/routes/health.js';
 import sessionRoutes from './http/routes/sessions.js';
 import type { SessionService } from './sessions/session-service.js';
@@ -18,6 +20,8 @@ export const BODY_LIMIT = 256 * 1024;
 
 export interface AppOptions {
   sessionService: SessionService;
+  /** Export and import of backup files (src/backup). */
+  backupService: BackupService;
   jwtKey: JwtKey;
   /** True when the database answers and the supervisor runs. */
   isReady(): Promise<boolean>;
@@ -25,10 +29,10 @@ export interface AppOptions {
 }
 
 /**
- * Route plugins under the API base, all behind authentication. Export and import (backup) go
- * here too, as their own file in src/http/routes/.
+ * Route plugins under the API base, all behind authentication. Backup export and import are
+ * routes/backup.ts, over `backupService`.
  */
-const apiRoutes: FastifyPluginAsync[] = [sessionRoutes];
+const apiRoutes: FastifyPluginAsync[] = [sessionRoutes, backupRoutes];
 
 /** The whole HTTP API as one plugin: services, auth, rate limits, OpenAPI and routes. Never listens. */
 export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
@@ -41,6 +45,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(
     async (api) => {
       api.addHook('onRequest', api.authenticate);
+      api.decorate('backupService', opts.backupService);
       for (const routes of apiRoutes) await api.register(routes);
     },
     { prefix: API_PREFIX },

@@ -1,4 +1,5 @@
 import { buildApp } from './app.js';
+import { createBackupService } from './backup/backup-service.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startDaemon } from './daemon.js';
 import { resolveJwtKey } from './http/jwt-key.js';
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
         logger,
         maxAttempts: config.reconnect.delaysMs.length,
       }),
+      backupService: createBackupService({ orm: daemon.db.orm, keyring: daemon.keyring }),
       isReady: () => daemonReady(daemon),
     });
     await server.listen({ host: config.host, port: config.port });

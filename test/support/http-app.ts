@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../../src/app.js';
+import { createBackupService } from '../../src/backup/backup-service.js';
 import { loadConfig } from '../../src/config.js';
 import { type Daemon, startDaemon } from '../../src/daemon.js';
 import { daemonReady } from '../../src/http/readiness.js';
@@ -64,6 +65,7 @@ export async function startApiHarness(
       maxAttempts: config.reconnect.delaysMs.length,
       socketTimeoutMs: 3_000,
     }),
+    backupService: createBackupService({ orm: daemon.db.orm, keyring: daemon.keyring }),
     isReady: () => daemonReady(daemon),
     rateLimit: { max: opts.rateLimitMax ?? 1000, timeWindowMs: 60_000 },
   });
