@@ -83,6 +83,11 @@ export async function startDaemon({
         waWebSocketUrl: config.waWebSocketUrl,
         socketConfig,
         sockets,
+        // Read at every connect: a PATCHed proxy applies to the next socket (session.configure reconnects).
+        resolveProxy: async (sessionId) => {
+          const row = await sessions.get(Number(sessionId));
+          return row?.proxyEnabled && row.proxyUrl ? row.proxyUrl : null;
+        },
       }),
       policy,
       maxConcurrentConnects: config.maxConcurrentConnects,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryAuthStore } from '../src/whatsapp/auth-store.js';
 import { hardenBaileys } from '../src/whatsapp/baileys-hardening.js';
 import { createConnectionLogic, describeDisconnect } from '../src/whatsapp/connection.js';
+import { ProxyError } from '../src/whatsapp/proxy.js';
 import { inSocketContext, outsideSocketContext } from '../src/whatsapp/socket-timers.js';
 
 /** Shaped like @hapi/boom's errors, which Baileys puts in lastDisconnect. */
@@ -72,6 +73,17 @@ describe('describeDisconnect', () => {
       expect(describeDisconnect(Object.assign(new Error('x'), { code }))).toMatchObject({ code: 503 });
     },
   );
+
+  it('reports a failure at the proxy as 503 proxy_error with the proxy’s message', () => {
+    const cause = new ProxyError(
+      'proxy socks5://127.0.0.1:1080 authentication failed (Socks5 Authentication failed)',
+      'auth_failed',
+    );
+    // Baileys' mapWebSocketError: the ws error becomes `data` of a Boom with the status from getCodeFromWSError.
+    const err = new Boom(`WebSocket Error (${cause.message})`, { statusCode: 500, data: cause });
+    expect(describeDisconnect(err)).toEqual({ code: 503, message: cause.message, reason: 'proxy_error' });
+    expect(describeDisconnect(cause)).toMatchObject({ reason: 'proxy_error' });
+  });
 
   it('keeps an HTTP status the server answered the upgrade with', () => {
     const err = new Boom('WebSocket Error (Unexpected server response: 403)', { statusCode: 403 });

@@ -14,6 +14,7 @@ import type {
 } from '../../machines/connection-protocol.js';
 import type { AuthStateStore, OpenedAuthState } from './auth-store.js';
 import { isBaileysHardened } from './baileys-hardening.js';
+import { createProxyAgent, isProxyError, type ProxyAgent, parseProxyUrl, proxyLabel } from './proxy.js';
 import { withSharedAsyncStorage } from './shared-async-storage.js';
 import type { SocketRegistry } from './socket-registry.js';
 import { inSocketContext, outsideSocketContext } from './socket-timers.js';
@@ -28,6 +29,11 @@ export interface ConnectionDeps {
   baileysLogLevel?: LevelWithSilent;
   /** Where the live socket is published for logout and pairing codes (the HTTP API). */
   sockets?: SocketRegistry;
+  /**
+   * The session's proxy URL at this connect, or null for a direct connection. Asked before every
+   * socket, so a changed proxy applies from the next connect on.
+   */
+  resolveProxy?: (sessionId: string) => Promise<string | null>;
 }
 
 /** What `connection.update` close turns into. */
@@ -115,6 +121,31 @@ export function createConnectionLogic(
       }
     };
 
+    // Never falls back to a direct connection: a proxy that is configured but unusable is a close.
+    const proxyRoute = async (): Promise<{ agent: ProxyAgent; label: string } | null | 'failed'> => {
+      let url: string | null;
+      try {
+        url = (await deps.resolveProxy?.(sessionId)) ?? null;
+      } catch (err) {
+        log.error({ err }, 'could not read the proxy settings');
+        reportClosed({
+          code: 500,
+          message: 'could not read the proxy settings',
+          reason: 'persistence_error',
+        });
+        return 'failed';
+      }
+      if (!url) return null;
+      const parsed = parseProxyUrl(url);
+      if ('problem' in parsed) {
+        log.error({ problem: parsed.problem }, 'the configured proxy URL is invalid');
+        reportClosed({ code: 503, message: `proxy URL ${parsed.problem}`, reason: 'proxy_error' });
+        return 'failed';
+      }
+      const timeoutMs = deps.socketConfig?.connectTimeoutMs ?? 20_000;
+      return { agent: createProxyAgent(url, { timeoutMs }), label: proxyLabel(parsed.endpoint) };
+    };
+
     const connect = async () => {
       let opened: OpenedAuthState;
       try {
@@ -126,7 +157,12 @@ export function createConnectionLogic(
       }
       if (stopped) return;
       const { state, saveCreds } = opened;
-      log.info({ attempt: input.attempt, registered: Boolean(state.creds.me) }, 'connecting');
+      const route = await proxyRoute();
+      if (stopped || route === 'failed') return;
+      log.info(
+        { attempt: input.attempt, registered: Boolean(state.creds.me), proxy: route?.label ?? null },
+        'connecting',
+      );
       try {
         // One shared AsyncLocalStorage instead of one per socket: see shared-async-storage.ts.
         sock = inSocketContext(() =>
@@ -136,6 +172,8 @@ export function createConnectionLogic(
               waWebSocketUrl: deps.waWebSocketUrl,
               logger: baileysLogger(log, deps.baileysLogLevel ?? 'warn'),
               ...deps.socketConfig,
+              // All traffic through the proxy: the WebSocket and Baileys' HTTP (media uploads).
+              ...(route ? { agent: route.agent, fetchAgent: route.agent } : {}),
               auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, log) },
             }),
           ),
@@ -210,6 +248,8 @@ interface ErrorLike {
 /**
  * Maps Baileys' `lastDisconnect.error` to the code, message and reason override the session sees.
  *
+ * - A failure at the proxy (the agent's `ProxyError`, which Baileys wraps as `data`) is 503 with
+ *   reason `proxy_error` and the proxy's side of the story as message (never its credentials).
  * - A Boom status is kept (401, 403, 408, 411, 428, 440, 500, 503, 515, ...).
  * - Network errors (errno codes such as ECONNREFUSED, ENOTFOUND, ECONNRESET) are 503: Baileys
  *   reports them as 408, the code it also uses for "QR refs ran out", which the session treats as final.
@@ -221,6 +261,8 @@ interface ErrorLike {
 export function describeDisconnect(error: unknown): DisconnectInfo {
   const err = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
   const message = err.message || (error === undefined ? 'connection closed' : String(error));
+  const proxyError = [err, err.data].find(isProxyError);
+  if (proxyError) return { code: 503, message: proxyError.message, reason: 'proxy_error' };
   const errno = networkErrorCode(err) ?? networkErrorCode(err.data);
   if (errno) return { code: 503, message: `cannot reach WhatsApp (${errno})`, reason: 'unavailable' };
   if (CERTIFICATE_ERROR.test(message)) {

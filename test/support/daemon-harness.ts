@@ -1,4 +1,4 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { SessionTransition } from '../../machines/transition.js';
 import { type Supervisor, startSupervisor } from '../../src/supervisor.js';
 import { type AuthStateStore, createMemoryAuthStore } from '../../src/whatsapp/auth-store.js';
@@ -27,9 +27,14 @@ export async function startHarness(
     authStore?: AuthStateStore;
     trustSimRoot?: boolean;
     socketConfig?: Parameters<typeof createConnectionLogic>[0]['socketConfig'];
+    /** The session's proxy at each connect (default: none). */
+    resolveProxy?: (sessionId: string) => Promise<string | null>;
+    /** Instead of the simulator's own URL (e.g. a host name only a proxy resolves). */
+    waWebSocketUrl?: (sim: WaSim) => string;
+    logger?: Logger;
   } = {},
 ): Promise<Harness> {
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const sim = await startWaSim(options.sim);
   hardenBaileys({
     noiseRootPublicKeyHex: options.trustSimRoot === false ? undefined : sim.rootPublicKeyHex,
@@ -42,8 +47,9 @@ export async function startHarness(
     connection: createConnectionLogic({
       authStore,
       logger,
-      waWebSocketUrl: sim.url,
+      waWebSocketUrl: options.waWebSocketUrl?.(sim) ?? sim.url,
       socketConfig: { connectTimeoutMs: 5_000, defaultQueryTimeoutMs: 5_000, ...options.socketConfig },
+      resolveProxy: options.resolveProxy,
     }),
     policy: { delaysMs: options.delaysMs ?? [0, 100, 200, 400], jitter: 0 },
     maxConcurrentConnects: options.maxConcurrentConnects ?? 25,

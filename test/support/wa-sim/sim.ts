@@ -61,6 +61,8 @@ export interface WaSim {
   kick(target: KickTarget, how: KickMode): number;
   refuseConnections(ms: number): void;
   handshakeCount(noiseKeyHex: string): number;
+  /** Where each handshake of that noise key came from: the TCP peer's address, in order. */
+  handshakeSources(noiseKeyHex: string): string[];
   loginCount(noiseKeyHex: string): number;
   registrationCount(noiseKeyHex: string): number;
   handshakesInFlight(): number;
@@ -81,6 +83,7 @@ interface Waiter {
 
 interface Conn {
   id: string;
+  remoteAddress: string;
   ws: WebSocket;
   log: Logger;
   phase: ConnectionPhase;
@@ -128,6 +131,7 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
 
   const conns = new Map<string, Conn>();
   const handshakes = new Map<string, number>();
+  const handshakeSources = new Map<string, string[]>();
   const logins = new Map<string, number>();
   const registrations = new Map<string, number>();
   const revoked = new Set<string>();
@@ -299,6 +303,7 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
     conn.noiseKey = conn.handshake.clientStatic?.toString('hex') ?? '';
     conn.log = conn.log.child({ noiseKey: conn.noiseKey.slice(0, 12) });
     bump(handshakes, conn.noiseKey);
+    handshakeSources.set(conn.noiseKey, [...(handshakeSources.get(conn.noiseKey) ?? []), conn.remoteAddress]);
     if (payload.devicePairingData) onRegistration(conn, payload);
     else onLogin(conn, payload);
   };
@@ -346,10 +351,11 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
     }
   };
 
-  const onConnection = (ws: WebSocket): void => {
+  const onConnection = (ws: WebSocket, req: IncomingMessage): void => {
     const id = nextId();
     const conn: Conn = {
       id,
+      remoteAddress: req.socket.remoteAddress ?? '',
       ws,
       log: log.child({ conn: id }),
       phase: 'handshake',
@@ -529,12 +535,14 @@ export async function startWaSim(opts: WaSimOptions = {}): Promise<WaSim> {
       refuseUntil = ms > 0 ? Date.now() + ms : 0;
     },
     handshakeCount: (key) => handshakes.get(key) ?? 0,
+    handshakeSources: (key) => [...(handshakeSources.get(key) ?? [])],
     loginCount: (key) => logins.get(key) ?? 0,
     registrationCount: (key) => registrations.get(key) ?? 0,
     handshakesInFlight: () => inFlight,
     maxHandshakesInFlight: () => maxInFlight,
     resetStats() {
       handshakes.clear();
+      handshakeSources.clear();
       logins.clear();
       registrations.clear();
       maxInFlight = inFlight;
