@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, startApiHarness } from '../support/http-app.js';
 
 const BASE = '/api/v1/whatsapp';
+// Starting a daemon on embedded PGlite (TEST_DATABASE_URL unset) can take a while on a busy machine.
 let h: ApiHarness;
 let id: number;
 
@@ -14,10 +15,10 @@ beforeAll(async () => {
     payload: { device_name: 'target' },
   });
   id = res.json().id;
-});
+}, 120_000);
 afterAll(async () => {
   await h?.close();
-});
+}, 120_000);
 
 type Case = {
   name: string;

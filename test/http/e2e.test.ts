@@ -9,10 +9,10 @@ beforeAll(async () => {
   h = await startApiHarness(import.meta.url);
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}/api/v1/whatsapp`;
-});
+}, 120_000);
 afterAll(async () => {
   await h?.close();
-});
+}, 120_000);
 
 const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
   const res = await fetch(`${base}${path}`, {
