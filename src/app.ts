@@ -12,8 +12,10 @@ import services from './http/plugins/services.js';
 import swagger from './http/plugins/swagger.js';
 import backupRoutes from './http/routes/backup.js';
 import healthRoutes from './http/routes/health.js';
+import proxyRoutes from './http/routes/proxy.js';
 import sessionRoutes from './http/routes/sessions.js';
 import type { SessionService } from './sessions/session-service.js';
+import type { ProxyChecker } from './whatsapp/proxy.js';
 
 export const API_PREFIX = '/api/v1/whatsapp';
 export const BODY_LIMIT = 256 * 1024;
@@ -26,13 +28,15 @@ export interface AppOptions {
   /** True when the database answers and the supervisor runs. */
   isReady(): Promise<boolean>;
   rateLimit?: RateLimitOptions;
+  /** POST /sessions/{id}/proxy/check/: a tunnel to the `WA_WS_URL` host (`createProxyChecker`). */
+  proxyChecker: ProxyChecker;
 }
 
 /**
  * Route plugins under the API base, all behind authentication. Backup export and import are
  * routes/backup.ts, over `backupService`.
  */
-const apiRoutes: FastifyPluginAsync[] = [sessionRoutes, backupRoutes];
+const apiRoutes: FastifyPluginAsync[] = [sessionRoutes, backupRoutes, proxyRoutes];
 
 /** The whole HTTP API as one plugin: services, auth, rate limits, OpenAPI and routes. Never listens. */
 export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
@@ -46,6 +50,7 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     async (api) => {
       api.addHook('onRequest', api.authenticate);
       api.decorate('backupService', opts.backupService);
+      api.decorate('proxyChecker', opts.proxyChecker);
       for (const routes of apiRoutes) await api.register(routes);
     },
     { prefix: API_PREFIX },

@@ -8,6 +8,7 @@ import { createLogger } from './logger.js';
 import { DataDirLockedError } from './persistence/daemon-lock.js';
 import { EncryptionKeyError } from './persistence/secret-box.js';
 import { createSessionService } from './sessions/session-service.js';
+import { createProxyChecker } from './whatsapp/proxy.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
         maxAttempts: config.reconnect.delaysMs.length,
       }),
       backupService: createBackupService({ orm: daemon.db.orm, keyring: daemon.keyring }),
+      proxyChecker: createProxyChecker({ waWebSocketUrl: config.waWebSocketUrl }),
       isReady: () => daemonReady(daemon),
     });
     await server.listen({ host: config.host, port: config.port });

@@ -299,3 +299,12 @@ function proxyLabelOf(url: string): string {
   const parsed = parseProxyUrl(url);
   return 'problem' in parsed ? '(invalid URL)' : proxyLabel(parsed.endpoint);
 }
+
+/** Checks a proxy URL's route to the WhatsApp WebSocket host. */
+export type ProxyChecker = (proxyUrl: string) => Promise<ProxyCheckResult>;
+
+/** A `ProxyChecker` towards the host and port of `waWebSocketUrl` (`WA_WS_URL`). */
+export function createProxyChecker(options: { waWebSocketUrl: string; timeoutMs?: number }): ProxyChecker {
+  const target = webSocketTarget(options.waWebSocketUrl);
+  return (proxyUrl) => checkProxyRoute(proxyUrl, target, { timeoutMs: options.timeoutMs ?? 10_000 });
+}

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { createBackupService } from '../../src/backup/backup-service.js';
 import { loadConfig } from '../../src/config.js';
@@ -11,6 +11,7 @@ import { type Daemon, startDaemon } from '../../src/daemon.js';
 import { daemonReady } from '../../src/http/readiness.js';
 import { signToken } from '../../src/http/token.js';
 import { createSessionService } from '../../src/sessions/session-service.js';
+import { createProxyChecker } from '../../src/whatsapp/proxy.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 import { startWaSim, type WaSim, type WaSimOptions } from './wa-sim/index.js';
 
@@ -31,9 +32,9 @@ export interface ApiHarness {
  */
 export async function startApiHarness(
   label: string,
-  opts: { rateLimitMax?: number; sim?: WaSimOptions; delays?: string } = {},
+  opts: { rateLimitMax?: number; sim?: WaSimOptions; delays?: string; logger?: Logger } = {},
 ): Promise<ApiHarness> {
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const serverUrl = process.env.TEST_DATABASE_URL?.trim();
   const database: TestDatabase | undefined = serverUrl ? await createTestDatabase(label) : undefined;
   const sim = await startWaSim(opts.sim);
@@ -66,6 +67,7 @@ export async function startApiHarness(
       socketTimeoutMs: 3_000,
     }),
     backupService: createBackupService({ orm: daemon.db.orm, keyring: daemon.keyring }),
+    proxyChecker: createProxyChecker({ waWebSocketUrl: sim.url, timeoutMs: 2_000 }),
     isReady: () => daemonReady(daemon),
     rateLimit: { max: opts.rateLimitMax ?? 1000, timeWindowMs: 60_000 },
   });
