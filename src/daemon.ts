@@ -44,9 +44,19 @@ export interface Daemon {
   /** Live Baileys sockets, for logout and pairing codes. */
   sockets: SocketRegistry;
   metrics: Metrics;
-  /** Stops every session (sockets closed, never logged out), flushes the transition log, closes the DB. */
-  close(): Promise<void>;
+  /**
+   * Stops every session (sockets closed, never logged out), flushes the transition log (for at most
+   * `flushTimeoutMs`, then logs what is left unwritten), closes the DB.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
+
+export interface CloseOptions {
+  /** Default 5 s: with the database down the queue cannot drain, and shutdown must end. */
+  flushTimeoutMs?: number;
+}
+
+const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
 /**
  * Everything the daemon runs, without the HTTP layer: database and migrations, the encrypted auth
@@ -103,11 +113,25 @@ export async function startDaemon({
     logger.info(restored, 'sessions restored');
 
     let closing: Promise<void> | undefined;
-    const close = () => {
+    const close = ({ flushTimeoutMs = DEFAULT_FLUSH_TIMEOUT_MS }: CloseOptions = {}) => {
       closing ??= (async () => {
         supervisor.shutdown();
         inspection?.stop();
-        await transitions.flush();
+        // flush() never resolves while the database is down; shutdown has a deadline to keep.
+        let timer: NodeJS.Timeout | undefined;
+        const flushed = await Promise.race([
+          transitions.flush().then(() => true),
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), flushTimeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (!flushed) {
+          logger.error(
+            { unwritten: transitions.pending, flushTimeoutMs },
+            'database unavailable: transitions left unwritten at shutdown',
+          );
+        }
         await db.close();
       })();
       return closing;

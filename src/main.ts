@@ -11,6 +11,8 @@ import { createSessionService } from './sessions/session-service.js';
 import { createProxyChecker } from './whatsapp/proxy.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
+const HTTP_CLOSE_MS = 2_000;
+const FLUSH_MS = 5_000;
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -77,11 +79,27 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    // Stop taking requests first, then the sessions and the database.
-    server
+    // Stop taking requests first, then the sessions and the database. Long-lived requests (an
+    // event stream) get HTTP_CLOSE_MS before their connections are cut; the transition queue
+    // gets FLUSH_MS, so a database that is down cannot push the exit past the deadline.
+    const closeHttp = server
       .close()
-      .catch((err: unknown) => logger.error({ err }, 'error while closing the HTTP server'))
-      .then(() => daemon.close())
+      .catch((err: unknown) => logger.error({ err }, 'error while closing the HTTP server'));
+    let httpTimer: NodeJS.Timeout | undefined;
+    Promise.race([
+      closeHttp,
+      new Promise<void>((resolve) => {
+        httpTimer = setTimeout(() => {
+          logger.warn('HTTP connections still open: closing them');
+          server.server.closeAllConnections();
+          resolve();
+        }, HTTP_CLOSE_MS);
+      }),
+    ])
+      .then(() => {
+        clearTimeout(httpTimer);
+        return daemon.close({ flushTimeoutMs: FLUSH_MS });
+      })
       .then(
         () => {
           logger.info('stopped');
