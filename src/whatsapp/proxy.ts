@@ -212,11 +212,11 @@ const NETWORK_PROBLEMS: Record<string, [problem: string, words: string]> = {
   ECONNREFUSED: ['refused', 'refused the connection'],
   ECONNRESET: ['refused', 'reset the connection'],
   EPIPE: ['refused', 'closed the connection'],
-  ETIMEDOUT: ['unreachable', 'is unreachable (timed out)'],
-  EHOSTUNREACH: ['unreachable', 'is unreachable (no route to host)'],
-  ENETUNREACH: ['unreachable', 'is unreachable (network unreachable)'],
-  ENOTFOUND: ['unreachable', 'is unreachable (its host name does not resolve)'],
-  EAI_AGAIN: ['unreachable', 'is unreachable (its host name does not resolve)'],
+  ETIMEDOUT: ['unreachable', 'is unreachable: timed out'],
+  EHOSTUNREACH: ['unreachable', 'is unreachable: no route to host'],
+  ENETUNREACH: ['unreachable', 'is unreachable: network unreachable'],
+  ENOTFOUND: ['unreachable', 'is unreachable: its host name does not resolve'],
+  EAI_AGAIN: ['unreachable', 'is unreachable: its host name does not resolve'],
 };
 
 /**
