@@ -58,7 +58,7 @@ async function recordedConnected(fleet: SeededSession[]): Promise<number> {
       .fork()
       .getConnection()
       .execute<{ n: string }[]>(
-        'select count(*) as n from whatsapp_session where status = ? and id = any(?)',
+        'select count(*) as n from whatsapp_session where status = ? and id in (?)',
         ['connected', ids],
       );
     return Number(rows[0].n);
