@@ -3,6 +3,16 @@ import type { LastError, SessionMachine } from './session.machine.js';
 
 export type SessionStatus = 'idle' | 'connecting' | 'qr' | 'connected' | 'backoff' | 'failed';
 
+/** Every status, in the order of a session's life. */
+export const SESSION_STATUSES_ORDER: readonly SessionStatus[] = [
+  'idle',
+  'connecting',
+  'qr',
+  'connected',
+  'backoff',
+  'failed',
+];
+
 /** What the API and dashboards show of a session actor. */
 export interface SessionView {
   sessionId: string;

@@ -7,13 +7,18 @@ import type { BackupService } from './backup/backup-service.js';
 import { installErrorHandling } from './http/errors.js';
 import type { JwtKey } from './http/jwt-key.js';
 import auth from './http/plugins/auth.js';
+import observability, { type ObservabilityOptions } from './http/plugins/observability.js';
 import rateLimit, { type RateLimitOptions } from './http/plugins/rate-limit.js';
 import services from './http/plugins/services.js';
 import swagger from './http/plugins/swagger.js';
+import { requestLogSerializer } from './http/request-log.js';
 import backupRoutes from './http/routes/backup.js';
+import eventRoutes from './http/routes/events.js';
 import healthRoutes from './http/routes/health.js';
+import metricsRoutes from './http/routes/metrics.js';
 import proxyRoutes from './http/routes/proxy.js';
 import sessionRoutes from './http/routes/sessions.js';
+import uiRoutes from './http/routes/ui.js';
 import type { SessionService } from './sessions/session-service.js';
 import type { ProxyChecker } from './whatsapp/proxy.js';
 
@@ -28,6 +33,8 @@ export interface AppOptions {
   /** True when the database answers and the supervisor runs. */
   isReady(): Promise<boolean>;
   rateLimit?: RateLimitOptions;
+  /** GET /metrics, the SSE stream and /healthz counts (`daemonObservability(daemon, ...)`). */
+  observability?: ObservabilityOptions;
   /** POST /sessions/{id}/proxy/check/: a tunnel to the `WA_WS_URL` host (`createProxyChecker`). */
   proxyChecker: ProxyChecker;
 }
@@ -45,15 +52,21 @@ export const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(auth, { key: opts.jwtKey });
   await fastify.register(rateLimit, opts.rateLimit ?? {});
   await fastify.register(swagger);
+  if (opts.observability) await fastify.register(observability, opts.observability);
   await fastify.register(healthRoutes);
+  if (opts.observability) await fastify.register(metricsRoutes);
+  await fastify.register(uiRoutes);
   await fastify.register(
     async (api) => {
       api.addHook('onRequest', api.authenticate);
       api.decorate('backupService', opts.backupService);
       api.decorate('proxyChecker', opts.proxyChecker);
       for (const routes of apiRoutes) await api.register(routes);
+      if (opts.observability) await api.register(eventRoutes);
     },
-    { prefix: API_PREFIX },
+    // The SSE stream takes `?access_token=`: request logs mask it.
+    // (Fastify's type wants serializers that return strings; pino takes objects.)
+    { prefix: API_PREFIX, logSerializers: { req: requestLogSerializer as never } },
   );
 };
 

@@ -17,6 +17,7 @@ import {
   type TransitionRecord,
 } from './persistence/session-repository.js';
 import { createTransitionWriter, type TransitionWriter } from './persistence/transition-writer.js';
+import { createSessionEventFeed, type SessionEventFeed } from './session-events.js';
 import { type Supervisor, startSupervisor } from './supervisor.js';
 import type { AuthStateStore } from './whatsapp/auth-store.js';
 import { hardenBaileys } from './whatsapp/baileys-hardening.js';
@@ -44,6 +45,8 @@ export interface Daemon {
   /** Live Baileys sockets, for logout and pairing codes. */
   sockets: SocketRegistry;
   metrics: Metrics;
+  /** Written transitions, live (the SSE stream). */
+  events: SessionEventFeed;
   /**
    * Stops every session (sockets closed, never logged out), flushes the transition log (for at most
    * `flushTimeoutMs`, then logs what is left unwritten), closes the DB.
@@ -77,7 +80,16 @@ export async function startDaemon({
   try {
     const sessions = createSessionRepository({ orm: db.orm, keyring });
     const authStore = createPgAuthStore({ orm: db.orm, keyring, logger });
-    const transitions = createTransitionWriter({ record: (t) => sessions.recordTransition(t), logger });
+    const events = createSessionEventFeed({
+      sessions,
+      view: (sessionId) => supervisor.view(sessionId),
+      logger,
+    });
+    // Published once the row exists, so each streamed event has its id (Last-Event-ID replays from the table).
+    const transitions = createTransitionWriter({
+      record: async (t) => events.publish(t, await sessions.recordTransition(t)),
+      logger,
+    });
     const sockets = createSocketRegistry();
     const policy = config.reconnect;
     let metrics: Metrics | undefined;
@@ -136,7 +148,7 @@ export async function startDaemon({
       })();
       return closing;
     };
-    return { db, keyring, sessions, authStore, supervisor, transitions, sockets, metrics, close };
+    return { db, keyring, sessions, authStore, supervisor, transitions, sockets, metrics, events, close };
   } catch (err) {
     await db.close();
     throw err;

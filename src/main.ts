@@ -3,6 +3,7 @@ import { createBackupService } from './backup/backup-service.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startDaemon } from './daemon.js';
 import { resolveJwtKey } from './http/jwt-key.js';
+import { daemonObservability } from './http/plugins/observability.js';
 import { daemonReady } from './http/readiness.js';
 import { createLogger } from './logger.js';
 import { DataDirLockedError } from './persistence/daemon-lock.js';
@@ -56,6 +57,10 @@ async function main(): Promise<void> {
       backupService: createBackupService({ orm: daemon.db.orm, keyring: daemon.keyring }),
       proxyChecker: createProxyChecker({ waWebSocketUrl: config.waWebSocketUrl }),
       isReady: () => daemonReady(daemon),
+      observability: daemonObservability(daemon, {
+        metricsToken: config.metrics.token,
+        maxAttempts: config.reconnect.delaysMs.length,
+      }),
     });
     await server.listen({ host: config.host, port: config.port });
   } catch (err) {

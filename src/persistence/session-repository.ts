@@ -140,11 +140,24 @@ export interface SessionRepository {
   listToRestore(): Promise<SessionRecord[]>;
   /**
    * Appends the event and updates the session row in one transaction.
+   * @returns the new event's id and the session's owner (for the live stream).
    * @throws a foreign-key violation when the session no longer exists.
    */
-  recordTransition(t: TransitionRecord): Promise<void>;
+  recordTransition(t: TransitionRecord): Promise<WrittenTransition>;
   /** Newest first. */
   listEvents(sessionId: number, options?: ListEventsOptions): Promise<Page<SessionEventRecord>>;
+  /** Events with an id above `afterId`, oldest first (SSE replay); `usuarioId` limits them to one owner. */
+  listEventsAfter(
+    afterId: string,
+    options?: { usuarioId?: number; limit?: number },
+  ): Promise<SessionEventRecord[]>;
+}
+
+/** What `recordTransition` wrote. */
+export interface WrittenTransition {
+  /** bigserial, as a string. */
+  eventId: string;
+  usuarioId: number;
 }
 
 export interface SessionRepositoryOptions {
@@ -294,8 +307,8 @@ export function createSessionRepository({ orm, keyring }: SessionRepositoryOptio
     },
 
     async recordTransition(t) {
-      await fork().transactional(async (em) => {
-        await em.insert(WhatsappSessionEvent, {
+      return fork().transactional(async (em) => {
+        const eventId = await em.insert(WhatsappSessionEvent, {
           session: t.sessionId,
           at: t.at,
           from: t.from,
@@ -319,7 +332,13 @@ export function createSessionRepository({ orm, keyring }: SessionRepositoryOptio
         if (t.lastReconnectAt !== undefined) changes.lastReconnectAt = t.lastReconnectAt;
         if (t.connectedAt !== undefined) changes.connectedAt = t.connectedAt;
         if (t.disconnectedAt !== undefined) changes.disconnectedAt = t.disconnectedAt;
-        await em.nativeUpdate(WhatsappSession, { id: t.sessionId }, changes);
+        const [row] = (await em
+          .createQueryBuilder(WhatsappSession)
+          .update(changes)
+          .where({ id: t.sessionId })
+          .returning(['usuarioId'])
+          .execute('all', false)) as { usuario_id: number }[];
+        return { eventId: String(eventId), usuarioId: Number(row?.usuario_id) };
       });
     },
 
@@ -333,6 +352,21 @@ export function createSessionRepository({ orm, keyring }: SessionRepositoryOptio
         offset: paged.offset,
       });
       return { items: rows.map(toEventRecord), total, page: paged.page, pageSize: paged.pageSize };
+    },
+
+    async listEventsAfter(afterId, { usuarioId, limit = 500 } = {}) {
+      const em = fork();
+      const where: FilterQuery<WhatsappSessionEventEntity> = { id: { $gt: afterId } };
+      if (usuarioId !== undefined) {
+        const own = await em.find(WhatsappSession, { usuarioId }, { fields: ['id'] });
+        if (own.length === 0) return [];
+        where.session = { $in: own.map((s) => s.id) };
+      }
+      const rows = await em.find(WhatsappSessionEvent, where, {
+        orderBy: { id: QueryOrder.ASC },
+        limit: Math.min(MAX_PAGE_SIZE, Math.max(1, Math.floor(limit))),
+      });
+      return rows.map(toEventRecord);
     },
   };
 }

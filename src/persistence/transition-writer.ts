@@ -7,8 +7,8 @@ import type { Logger } from 'pino';
 import type { TransitionRecord } from './session-repository.js';
 
 export interface TransitionWriterOptions {
-  /** Writes one transition (the repository's `recordTransition`). */
-  record(t: TransitionRecord): Promise<void>;
+  /** Writes one transition (the repository's `recordTransition`); its result is not used. */
+  record(t: TransitionRecord): Promise<unknown>;
   logger: Logger;
   /** First retry delay; doubles up to `maxRetryDelayMs`. Default 200 ms. */
   retryDelayMs?: number;

@@ -8,6 +8,7 @@ import { buildApp } from '../../src/app.js';
 import { createBackupService } from '../../src/backup/backup-service.js';
 import { loadConfig } from '../../src/config.js';
 import { type Daemon, startDaemon } from '../../src/daemon.js';
+import { daemonObservability } from '../../src/http/plugins/observability.js';
 import { daemonReady } from '../../src/http/readiness.js';
 import { signToken } from '../../src/http/token.js';
 import { createSessionService } from '../../src/sessions/session-service.js';
@@ -32,15 +33,29 @@ export interface ApiHarness {
  */
 export async function startApiHarness(
   label: string,
-  opts: { rateLimitMax?: number; sim?: WaSimOptions; delays?: string; logger?: Logger } = {},
+  opts: {
+    rateLimitMax?: number;
+    sim?: WaSimOptions;
+    delays?: string;
+    logger?: Logger;
+    /** METRICS_TOKEN */
+    metricsToken?: string;
+    /** SSE heartbeat interval. */
+    heartbeatMs?: number;
+    /** The URL the daemon connects to, given the test database's (e.g. through a relay); forces one. */
+    viaDatabaseUrl?: (url: string) => Promise<string>;
+  } = {},
 ): Promise<ApiHarness> {
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const serverUrl = process.env.TEST_DATABASE_URL?.trim();
-  const database: TestDatabase | undefined = serverUrl ? await createTestDatabase(label) : undefined;
+  const database: TestDatabase | undefined =
+    serverUrl || opts.viaDatabaseUrl ? await createTestDatabase(label) : undefined;
+  const databaseUrl =
+    database && opts.viaDatabaseUrl ? await opts.viaDatabaseUrl(database.url) : database?.url;
   const sim = await startWaSim(opts.sim);
   const dataDir = await mkdtemp(join(tmpdir(), 'wa-http-'));
   const config = loadConfig({
-    DATABASE_URL: database?.url,
+    DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
     WA_WS_URL: sim.url,
     WA_NOISE_ROOT_PUBLIC_KEY: sim.rootPublicKeyHex,
@@ -69,6 +84,11 @@ export async function startApiHarness(
     backupService: createBackupService({ orm: daemon.db.orm, keyring: daemon.keyring }),
     proxyChecker: createProxyChecker({ waWebSocketUrl: sim.url, timeoutMs: 2_000 }),
     isReady: () => daemonReady(daemon),
+    observability: daemonObservability(daemon, {
+      metricsToken: opts.metricsToken,
+      heartbeatMs: opts.heartbeatMs,
+      maxAttempts: config.reconnect.delaysMs.length,
+    }),
     rateLimit: { max: opts.rateLimitMax ?? 1000, timeWindowMs: 60_000 },
   });
   await app.ready();

@@ -52,8 +52,16 @@ export default fp(
     app.decorateRequest('caller', null as unknown as Caller);
     app.decorate('authenticate', async (request: FastifyRequest) => {
       let claims: TokenClaims;
+      // Only routes that opt in (the SSE stream) read `?access_token=`, and only without a header.
+      const queryToken =
+        request.routeOptions.config.queryToken && !request.headers.authorization
+          ? (request.query as { access_token?: unknown } | undefined)?.access_token
+          : undefined;
       try {
-        claims = await request.jwtVerify<TokenClaims>();
+        // `extractToken` is a verify option at run time; the types only list it for registration.
+        claims = await request.jwtVerify<TokenClaims>(
+          typeof queryToken === 'string' ? ({ extractToken: () => queryToken } as never) : undefined,
+        );
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         throw new ApiError(401, 'unauthorized', MESSAGES[code] ?? 'invalid token');
