@@ -39,6 +39,7 @@ const state = {
   selected: null,
   task: null, // the last reconnect's task id
   stream: null,
+  split: null,
   qr: { id: null, url: null, at: 0 },
 };
 
@@ -249,7 +250,7 @@ function renderRows() {
 
 function box(name, current) {
   const [c, r] = LAYOUT[name];
-  return { name, x: 12 + c * 135, y: 12 + r * 62, w: 104, h: 34, on: name === current };
+  return { name, x: 10 + c * 160, y: 10 + r * 76, w: 110, h: 34, on: name === current };
 }
 
 function edgePath(a, b, bend) {
@@ -273,13 +274,58 @@ function edgePath(a, b, bend) {
   return `M${x1.toFixed(1)},${y1.toFixed(1)} Q${mx.toFixed(1)},${my.toFixed(1)} ${x2.toFixed(1)},${y2.toFixed(1)}`;
 }
 
+/** Events that lead to one state from (almost) everywhere are drawn as a note, not as arrows. */
+function splitGraph(graph) {
+  const byEvent = new Map();
+  for (const e of graph.edges) {
+    for (const ev of e.events) {
+      const key = `${ev}>${e.to}`;
+      byEvent.set(key, (byEvent.get(key) ?? 0) + 1);
+    }
+  }
+  const global = new Set(
+    [...byEvent].filter(([k, n]) => n >= 4 || k.startsWith('session.restore>')).map(([k]) => k),
+  );
+  const edges = graph.edges
+    .map((e) => ({ ...e, events: e.events.filter((ev) => !global.has(`${ev}>${e.to}`)) }))
+    .filter((e) => e.events.length > 0);
+  const notes = new Map();
+  for (const key of global) {
+    const [ev, to] = key.split('>');
+    const list = notes.get(ev) ?? [];
+    list.push(to);
+    notes.set(ev, list);
+  }
+  return { edges, notes: [...notes].map(([ev, tos]) => `${ev} → ${tos.join(' / ')}`) };
+}
+
+function crosses(a, b, boxes) {
+  const ax = a.x + a.w / 2;
+  const ay = a.y + a.h / 2;
+  const bx = b.x + b.w / 2;
+  const by = b.y + b.h / 2;
+  return Object.values(boxes).some((o) => {
+    if (o === a || o === b) return false;
+    for (let t = 0.1; t < 1; t += 0.05) {
+      const x = ax + (bx - ax) * t;
+      const y = ay + (by - ay) * t;
+      if (x > o.x && x < o.x + o.w && y > o.y && y < o.y + o.h) return true;
+    }
+    return false;
+  });
+}
+
 function chart(current, last) {
-  const boxes = Object.fromEntries((state.graph?.states ?? STATES).map((n) => [n, box(n, current)]));
-  const edges = (state.graph?.edges ?? [])
+  const graph = state.graph ?? { states: STATES, edges: [] };
+  if (!state.split) state.split = splitGraph(graph);
+  const { edges, notes } = state.split;
+  const boxes = Object.fromEntries(graph.states.map((n) => [n, box(n, current)]));
+  const paths = edges
     .filter((e) => boxes[e.from] && boxes[e.to])
     .map((e) => {
       const isLast = last && last.from === e.from && last.to === e.to;
-      return `<path d="${edgePath(boxes[e.from], boxes[e.to], 9)}" class="${isLast ? 'last' : ''}"
+      const bend = crosses(boxes[e.from], boxes[e.to], boxes) ? 70 : 12;
+      return `<path d="${edgePath(boxes[e.from], boxes[e.to], bend)}" class="${isLast ? 'last' : ''}"
         marker-end="url(#${isLast ? 'arrow-last' : 'arrow'})"><title>${e.from} → ${e.to}: ${esc(e.events.join(', '))}</title></path>`;
     })
     .join('');
@@ -292,9 +338,10 @@ function chart(current, last) {
     )
     .join('');
   const marker = (id) =>
-    `<marker id="${id}" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"></path></marker>`;
-  return `<svg class="chart" viewBox="0 0 400 182" role="img" aria-label="statechart, current state ${current}">
-    <defs>${marker('arrow')}${marker('arrow-last')}</defs>${edges}${nodes}</svg>`;
+    `<marker id="${id}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"></path></marker>`;
+  return `<svg class="chart" viewBox="0 0 440 196" role="img" aria-label="statechart, current state ${current}">
+    <defs>${marker('arrow')}${marker('arrow-last')}</defs>${paths}${nodes}</svg>
+    <div class="notes">${notes.map((n) => `<span>${esc(n)}</span>`).join('')}</div>`;
 }
 
 function renderDetail() {
@@ -330,7 +377,7 @@ function renderDetail() {
                 e,
               ) => `<tr class="${state.task && e.task_id === state.task ? 'task' : ''}" data-task="${esc(e.task_id ?? '')}">
           <td class="t">${when(e.at)}</td><td>${e.from} → <b>${e.to}</b></td><td>${esc(e.event)}</td>
-          <td>${e.code ?? ''} ${esc(e.reason ?? '')}</td><td>${e.attempt ? `#${e.attempt}` : ''}</td></tr>`,
+          <td class="why">${e.code ?? ''} ${esc(e.reason ?? '')}${e.attempt ? ` · #${e.attempt}` : ''}</td></tr>`,
             )
             .join('')
         : '<tr><td>none yet</td></tr>'
