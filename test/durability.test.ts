@@ -57,10 +57,10 @@ async function recordedConnected(fleet: SeededSession[]): Promise<number> {
     const rows = await db.orm.em
       .fork()
       .getConnection()
-      .execute<{ n: string }[]>(
-        'select count(*) as n from whatsapp_session where status = ? and id in (?)',
-        ['connected', ids],
-      );
+      .execute<{ n: string }[]>('select count(*) as n from whatsapp_session where status = ? and id in (?)', [
+        'connected',
+        ids,
+      ]);
     return Number(rows[0].n);
   } finally {
     await db.close();
