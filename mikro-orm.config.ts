@@ -13,6 +13,12 @@ export interface OrmConfigOptions {
   /** MikroORM's own messages (warnings, and queries when `debug`) go here at debug level. */
   logger?: Logger;
   debug?: boolean;
+  /**
+   * Keep the schema snapshot beside the migrations up to date. Only the CLI wants it: when the
+   * daemon or a test applies migrations, MikroORM would otherwise rewrite the committed snapshot
+   * with that database's schema name.
+   */
+  snapshot?: boolean;
 }
 
 /** The one ORM configuration, shared by the daemon, the CLI scripts and the tests. */
@@ -22,6 +28,7 @@ export function createOrmConfig({
   schema,
   logger,
   debug = false,
+  snapshot = false,
 }: OrmConfigOptions): Options {
   return defineConfig({
     clientUrl,
@@ -48,6 +55,7 @@ export function createOrmConfig({
       emit: 'ts',
       // One snapshot for every database name, so `migration:check` compares entities with it.
       snapshotName: '.snapshot-wa-supervisor',
+      snapshot,
       migrationsList,
       transactional: true,
       allOrNothing: true,
@@ -68,4 +76,5 @@ function setSearchPath(schema: string) {
 // Used by `mikro-orm` CLI commands (see package.json "mikro-orm" and src/persistence/README.md).
 export default createOrmConfig({
   clientUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/wa_supervisor',
+  snapshot: true,
 });
