@@ -74,7 +74,8 @@ describe('npm start with no DATABASE_URL (embedded PGlite)', () => {
     const first = startProcess();
     await sim.waitFor(() => sim.connections().some((c) => c.noiseKey === key && c.phase === 'open'), 45_000);
     expect(sim.loginCount(key)).toBe(1);
-    expect(first.output()).toContain('"embedded_db":true');
+    // The daemon logs that it runs on the embedded database once it listens, a moment after the login.
+    await sim.waitFor(() => first.output().includes('"embedded_db":true'), 15_000);
 
     const second = startProcess();
     expect(await second.exited).toBe(1);
