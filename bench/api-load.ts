@@ -1,0 +1,153 @@
+// API under load: the daemon (`src/main.ts`, its own process) with N connected sessions (the
+// simulator in a third process); a fourth process GETs /sessions/status/ at a fixed rate, then
+// /healthz at the same rate as the same-run baseline. Database: a fresh database on the
+// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200]
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { signToken } from '../src/http/token.js';
+import { seedPairedSessions, spawnDaemon } from '../test/support/daemon-process.js';
+import { createTestDatabase } from '../test/support/test-database.js';
+import { spawnWaSimProcess } from '../test/support/wa-sim/process.js';
+import type { LoadRequest, LoadResult } from './api-load-client.js';
+import { log, percentiles, round } from './fleet.js';
+
+const { values: args } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '20' },
+    deadline: { type: 'string', default: '600' },
+  },
+});
+const sessions = Number(args.sessions);
+const rate = Number(args.rate);
+const count = rate * Number(args.seconds);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function load(req: LoadRequest): Promise<LoadResult> {
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const child = fork(fileURLToPath(new URL('./api-load-client.ts', import.meta.url)), [], {
+    execArgv: ['--import', tsx],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', (msg: { ok: true; result: LoadResult } | { ok: false; error: string }) =>
+      msg.ok ? resolve(msg.result) : reject(new Error(msg.error)),
+    );
+    child.once('exit', (code) => reject(new Error(`load generator exited ${code}`)));
+    child.send(req);
+  });
+}
+
+if (!process.env.TEST_DATABASE_URL) {
+  log('api-load needs TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test');
+  process.exit(2);
+}
+const database = await createTestDatabase('bench-api-load');
+const sim = await spawnWaSimProcess({ logLevel: 'silent' });
+const dataDir = await mkdtemp(join(tmpdir(), 'wa-bench-api-'));
+const port = await freePort();
+const secret = randomBytes(24).toString('hex');
+const env: NodeJS.ProcessEnv = {
+  NODE_ENV: 'development',
+  DATABASE_URL: database.url,
+  DATA_DIR: dataDir,
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  JWT_SECRET: secret,
+  WA_WS_URL: sim.url,
+  WA_NOISE_ROOT_PUBLIC_KEY: sim.rootPublicKeyHex,
+  SESSION_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  LOG_LEVEL: 'warn',
+};
+let daemon: ReturnType<typeof spawnDaemon> | undefined;
+try {
+  const t0 = Date.now();
+  const fleet = await seedPairedSessions({ databaseUrl: database.url, dataDir, env, count: sessions });
+  log(
+    `seeded ${sessions} paired sessions in ${round((Date.now() - t0) / 1000)} s (${database.embedded ? 'PGlite' : 'PostgreSQL server'})`,
+  );
+  daemon = spawnDaemon(env);
+  const keys = new Set(fleet.map((s) => s.noiseKey));
+  const t1 = Date.now();
+  await sim.control.waitFor(
+    async () =>
+      (await sim.control.connections()).filter((c) => c.phase === 'open' && keys.has(c.noiseKey)).length ===
+      sessions,
+    Number(args.deadline) * 1000,
+  );
+  log(
+    `${sessions} connected in ${round((Date.now() - t1) / 1000)} s; loading at ${rate} req/s for ${args.seconds} s each`,
+  );
+  await new Promise((r) => setTimeout(r, 3_000));
+
+  const token = signToken(secret, { user: 1 });
+  const base = `http://127.0.0.1:${port}`;
+  // Service time first: one request at a time, nothing queued.
+  const serial: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t = performance.now();
+    const res = await fetch(`${base}/api/v1/whatsapp/sessions/status/`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await res.arrayBuffer();
+    serial.push(performance.now() - t);
+  }
+  const serialP = percentiles(serial);
+  log(`status/ one at a time: p50 ${round(serialP.p50)} ms, max ${round(serialP.max)} ms`);
+  const status = await load({
+    url: `${base}/api/v1/whatsapp/sessions/status/`,
+    token,
+    rate,
+    count,
+    timeoutMs: 10_000,
+  });
+  const health = await load({ url: `${base}/healthz`, rate, count, timeoutMs: 10_000 });
+
+  console.log(
+    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}\n`,
+  );
+  console.log(
+    '| route | requests | statuses | errors | achieved req/s | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const [name, r] of [
+    ['GET /api/v1/whatsapp/sessions/status/', status],
+    ['GET /healthz (baseline)', health],
+  ] as const) {
+    const p = percentiles(r.latenciesMs);
+    console.log(
+      `| ${name} | ${count} | ${JSON.stringify(r.statuses)} | ${r.errors} | ${round((count * 1000) / r.elapsedMs)} | ${round(p.p50)} | ${round(p.p99)} | ${round(p.max)} |`,
+    );
+  }
+  console.log(
+    `\nstatus/ one request at a time (service time): p50 ${round(serialP.p50)} ms, p99 ${round(serialP.p99)} ms`,
+  );
+  const p99 = percentiles(status.latenciesMs).p99;
+  console.log(`\ntarget p99 ≤ 20 ms: ${p99 <= 20 ? 'met' : 'MISSED'} (${round(p99)} ms)`);
+} finally {
+  if (daemon && daemon.child.exitCode === null) {
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+  }
+  await sim.close();
+  await database.drop();
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.exit();
