@@ -28,6 +28,17 @@ const call = (method: string, path: string, body?: unknown) =>
 const row = (id: number, status?: string) =>
   `tr.row[data-id="${id}"]${status ? `[data-status="${status}"]` : ''}`;
 
+/** Evaluates `expression` in the page until it is truthy (10 s at most). */
+async function pollPage<T>(expression: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = (await page.evaluate(expression)) as T;
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${expression}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe.skipIf(!hasChromium)('the live state page in Chromium', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     // One-second backoffs, so the page has time to show the wait.
@@ -73,10 +84,11 @@ describe.skipIf(!hasChromium)('the live state page in Chromium', { timeout: 120_
     await page.click(`${row(id, 'qr')} .name`);
     await page.waitForSelector('#detail g.on[data-state="qr"]');
     // (Functions run in the page are written as strings: this project's types have no DOM.)
-    const qrWidth = await page.waitForFunction(
+    // Polled with evaluate: waitForFunction's in-page polling compiles code, which the page's CSP forbids.
+    const qrWidth = await pollPage<number>(
       "(() => { const img = document.querySelector('#qr-img'); return img?.complete && img.naturalWidth > 0 ? img.naturalWidth : 0; })()",
     );
-    expect(await qrWidth.jsonValue()).toBeGreaterThan(100);
+    expect(qrWidth).toBeGreaterThan(100);
 
     // 3. pair, then the simulator kicks it: connected → backoff → connected on the page
     const { qr } = await json(await call('GET', `/sessions/${id}/qr/`));
@@ -107,7 +119,7 @@ describe.skipIf(!hasChromium)('the live state page in Chromium', { timeout: 120_
     await page.waitForSelector('#history tr.task');
     const task = await page.getAttribute('#history tr.task', 'data-task');
     expect(task).toMatch(/^[0-9a-f-]{36}$/);
-    await page.waitForFunction(
+    await pollPage<boolean>(
       `[...document.querySelectorAll('#history tr[data-task="${task}"]')].some((r) => r.textContent.includes('→ connected'))`,
     );
     await page.waitForSelector(row(id, 'connected'));
