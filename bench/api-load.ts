@@ -112,6 +112,8 @@ try {
   }
   const serialP = percentiles(serial);
   log(`status/ one at a time: p50 ${round(serialP.p50)} ms, max ${round(serialP.max)} ms`);
+  // The baseline first: a saturated status/ run leaves a backlog the server still works through.
+  const health = await load({ url: `${base}/healthz`, rate, count, timeoutMs: 10_000 });
   const status = await load({
     url: `${base}/api/v1/whatsapp/sessions/status/`,
     token,
@@ -119,7 +121,6 @@ try {
     count,
     timeoutMs: 10_000,
   });
-  const health = await load({ url: `${base}/healthz`, rate, count, timeoutMs: 10_000 });
 
   console.log(
     `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}\n`,
