@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,6 +43,12 @@ describe('the production build (npm run build && node dist/src/main.js)', () => 
   it('emits the entry point with the migrations compiled beside it', () => {
     expect(existsSync(entry)).toBe(true);
     expect(existsSync(join(root, 'dist', 'src', 'persistence', 'migrations', 'index.js'))).toBe(true);
+  });
+
+  it('copies the static files under src/ (the live page) into dist/src', () => {
+    const ui = join(root, 'src', 'ui');
+    const files = existsSync(ui) ? readdirSync(ui).filter((f) => !/\.(ts|md)$/.test(f)) : [];
+    for (const file of files) expect(existsSync(join(root, 'dist', 'src', 'ui', file)), file).toBe(true);
   });
 
   it('starts, answers /readyz with 200, and exits 0 on SIGTERM', { timeout: 120_000 }, async () => {
