@@ -31,6 +31,8 @@ let daemon: DaemonProcess | undefined;
 let dataDir = '';
 let databaseUrl = '';
 let port = 0;
+const lastEnv: NodeJS.ProcessEnv = {};
+const lastFleet: SeededSession[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -131,6 +133,8 @@ describe.skipIf(why !== null)(
         count: FLEET,
         phonePrefix: '55116',
       });
+      Object.assign(lastEnv, env);
+      lastFleet.push(...fleet);
       const ids = fleet.map((s) => s.id);
       daemon = spawnDaemon(env);
       const connectedRows = async () =>
@@ -228,6 +232,26 @@ describe.skipIf(why !== null)(
 
       daemon.child.kill('SIGTERM');
       expect(await daemon.exited, daemon.output()).toBe(0);
+    });
+
+    it('exits 0 within 10 s on SIGTERM while the database is down, saying what it could not write', async () => {
+      if (!daemon) throw new Error('needs the daemon of the previous test');
+      daemon = spawnDaemon(lastEnv);
+      await until('/readyz 200', async () => (await readyz()) === 200, 60_000);
+      cluster?.stop();
+      try {
+        await until('/readyz 503', async () => (await readyz()) === 503, 15_000);
+        // A drop while the database is down leaves transitions queued that cannot be written.
+        await sim?.control.kick({ noiseKey: lastFleet[0].noiseKey }, 'close');
+        await new Promise((r) => setTimeout(r, 500));
+        const stoppedAt = Date.now();
+        daemon.child.kill('SIGTERM');
+        expect(await daemon.exited, daemon.output()).toBe(0);
+        expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+        expect(daemon.output()).toMatch(/transitions left unwritten at shutdown/);
+      } finally {
+        cluster?.start();
+      }
     });
   },
 );
