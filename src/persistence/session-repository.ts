@@ -104,6 +104,12 @@ export interface TransitionRecord {
   lastError: LastErrorRecord | null;
 }
 
+export interface SessionBrief {
+  id: number;
+  deviceName: string;
+  desiredState: DesiredState;
+}
+
 /** A `whatsapp_session_event` row. */
 export interface SessionEventRecord {
   /** bigserial, as a string. */
@@ -138,6 +144,11 @@ export interface SessionRepository {
   setDesiredState(id: number, desiredState: DesiredState): Promise<boolean>;
   /** Sessions to start on boot: desired state `running`, oldest first. */
   listToRestore(): Promise<SessionRecord[]>;
+  /**
+   * The few columns a status summary needs, for every session (of that owner), oldest first:
+   * no entity hydration and no decryption, so it stays cheap with thousands of rows.
+   */
+  listBrief(options?: { usuarioId?: number }): Promise<SessionBrief[]>;
   /**
    * Appends the event and updates the session row in one transaction.
    * @returns the new event's id and the session's owner (for the live stream).
@@ -295,6 +306,21 @@ export function createSessionRepository({ orm, keyring }: SessionRepositoryOptio
       return (
         (await fork().nativeUpdate(WhatsappSession, { id }, { desiredState, updatedAt: new Date() })) > 0
       );
+    },
+
+    async listBrief({ usuarioId } = {}) {
+      const where = usuarioId === undefined ? '' : 'where usuario_id = ?';
+      const rows = await fork()
+        .getConnection()
+        .execute<{ id: number; device_name: string; desired_state: DesiredState }[]>(
+          `select id, device_name, desired_state from whatsapp_session ${where} order by id`,
+          usuarioId === undefined ? [] : [usuarioId],
+        );
+      return rows.map((r) => ({
+        id: Number(r.id),
+        deviceName: r.device_name,
+        desiredState: r.desired_state,
+      }));
     },
 
     async listToRestore() {

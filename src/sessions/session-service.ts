@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SessionStatus, SessionView } from '../../machines/session-view.js';
 import type {
   Page,
+  SessionBrief,
   SessionEventRecord,
   SessionPatch,
   SessionRecord,
@@ -26,6 +27,10 @@ export interface SessionState {
   view: SessionView | undefined;
   /** Used when there is no actor. */
   maxAttempts: number;
+}
+
+export interface SessionSummary extends SessionBrief {
+  view: SessionView | undefined;
 }
 
 export interface NewSessionInput {
@@ -230,13 +235,10 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
 
     /** Every session of the caller (every session for an admin), with its live state. */
-    async summary(caller: Caller): Promise<SessionState[]> {
-      const all: SessionState[] = [];
-      for (let page = 1; ; page++) {
-        const { items, total, pageSize } = await sessions.list({ ...owner(caller), page, pageSize: 500 });
-        all.push(...items.map(state));
-        if (page * pageSize >= total || items.length === 0) return all;
-      }
+    /** Every own session's live state: one narrow query, the rest from the actors in memory. */
+    async summary(caller: Caller): Promise<SessionSummary[]> {
+      const rows = await sessions.listBrief(owner(caller));
+      return rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) }));
     },
 
     async events(

@@ -89,22 +89,18 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const all = (await service.summary(request.caller)).map(toSessionDto);
+      const all = (await service.summary(request.caller)).map(({ id, deviceName, desiredState, view }) => ({
+        id,
+        device_name: deviceName,
+        status: view?.status ?? 'idle',
+        desired_state: desiredState,
+        attempt: view?.attempt ?? 0,
+        next_retry_at: view?.nextRetryAt == null ? null : new Date(view.nextRetryAt).toISOString(),
+        failure_reason: view?.failureReason ?? null,
+      }));
       const byStatus = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<string, number>;
       for (const s of all) byStatus[s.status]++;
-      return {
-        total: all.length,
-        by_status: byStatus,
-        sessions: all.map((s) => ({
-          id: s.id,
-          device_name: s.device_name,
-          status: s.status,
-          desired_state: s.desired_state,
-          attempt: s.attempt,
-          next_retry_at: s.next_retry_at,
-          failure_reason: s.failure_reason,
-        })),
-      };
+      return { total: all.length, by_status: byStatus, sessions: all };
     },
   );
 
