@@ -155,6 +155,8 @@ export async function startDaemon({
   }
 }
 
+const RESTORE_BATCH = 50;
+
 /**
  * Spawns every session whose desired state is `running`: a session that was in backoff resumes its
  * schedule where it was, a failed one stays failed, any other starts connecting through the gate.
@@ -166,7 +168,10 @@ export async function restoreSessions(
   now = Date.now(),
 ): Promise<{ started: number; resumed: number; failed: number }> {
   const counts = { started: 0, resumed: 0, failed: 0 };
-  for (const row of await sessions.listToRestore()) {
+  const rows = await sessions.listToRestore();
+  for (const [i, row] of rows.entries()) {
+    // Spawning a fleet in one synchronous burst stalls the loop long enough for handshakes to time out.
+    if (i > 0 && i % RESTORE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
     const id = String(row.id);
     supervisor.add(id, { autoReconnect: row.autoReconnect });
     const lastError = row.lastError ? toLastError(row.lastError) : null;
