@@ -1,6 +1,7 @@
 // One variant of connect-many in a fresh process: its RSS and heap start from nothing but the
 // modules, the hardening and the stored creds. Forked by connect-many.ts; answers over IPC.
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import makeWASocket, { makeCacheableSignalKeyStore, type SocketConfig } from '@whiskeysockets/baileys';
 import { type LevelWithSilent, pino } from 'pino';
@@ -24,6 +25,8 @@ export interface VariantRequest {
   settleMs: number;
   gate: number;
   logLevel: LevelWithSilent;
+  /** false: turn off the source-mapped stack traces tsx enables (as when running compiled JS) */
+  sourceMaps: boolean;
 }
 
 export interface VariantResult {
@@ -34,6 +37,8 @@ export interface VariantResult {
   /** start → last session open; null when some never opened before the deadline */
   wallMs: number | null;
   openMs: { p50: number; p90: number; max: number } | null;
+  /** how long starting every session took (synchronous: adding to the supervisor, or calling dial) */
+  beginMs: number;
   /** process CPU (user + system) from start until all open or the deadline */
   cpuMs: number;
   /** process CPU during the settle window after that (idle cost of the open fleet) */
@@ -46,6 +51,8 @@ export interface VariantResult {
   gcExposed: boolean;
   sharedStorages: number;
   unhandledRejections: number;
+  /** 1-minute load average at start and end: other work on the machine skews wall times */
+  loadAverage: [number, number];
 }
 
 interface MemoryFigures {
@@ -101,6 +108,7 @@ function createGate(size: number) {
 }
 
 async function run(req: VariantRequest): Promise<VariantResult> {
+  process.setSourceMapsEnabled(req.sourceMaps);
   const logger = pino({ level: req.logLevel }, pino.destination({ dest: '/dev/null', sync: false }));
   hardenBaileys({ noiseRootPublicKeyHex: req.rootPublicKeyHex, logger: pino({ level: 'silent' }) });
 
@@ -191,18 +199,18 @@ async function run(req: VariantRequest): Promise<VariantResult> {
   }
 
   const baseline = await memory();
+  const load0 = loadavg()[0];
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const cpu0 = process.cpuUsage();
   started = performance.now();
-  begin();
   let deadlineTimer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    allOpened,
-    new Promise<void>((resolve) => {
-      deadlineTimer = setTimeout(resolve, req.deadlineMs);
-    }),
-  ]);
+  const deadline = new Promise<void>((resolve) => {
+    deadlineTimer = setTimeout(resolve, req.deadlineMs);
+  });
+  begin();
+  const beginMs = performance.now() - started;
+  await Promise.race([allOpened, deadline]);
   clearTimeout(deadlineTimer);
   const connectCpu = process.cpuUsage(cpu0);
   loop.disable();
@@ -228,6 +236,7 @@ async function run(req: VariantRequest): Promise<VariantResult> {
           max: Math.round(times[times.length - 1]),
         }
       : null,
+    beginMs: Math.round(beginMs),
     cpuMs: Math.round((connectCpu.user + connectCpu.system) / 1000),
     settleCpuMs: Math.round((settleCpu.user + settleCpu.system) / 1000),
     loopDelayMs: {
@@ -241,6 +250,7 @@ async function run(req: VariantRequest): Promise<VariantResult> {
     gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function',
     sharedStorages: sharedAsyncStorageCount(),
     unhandledRejections,
+    loadAverage: [load0, loadavg()[0]],
   };
 }
 

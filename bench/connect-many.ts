@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     settle: { type: 'string', default: '5' },
     gate: { type: 'string', default: '25' },
     'log-level': { type: 'string', default: 'silent' },
+    'source-maps': { type: 'string', default: 'on' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -83,6 +84,7 @@ async function runVariant(variant: string, file: string): Promise<VariantResult>
       settleMs,
       gate,
       logLevel: args['log-level'] as LevelWithSilent,
+      sourceMaps: args['source-maps'] !== 'off',
     };
     return await new Promise<VariantResult>((resolve, reject) => {
       const timer = setTimeout(
@@ -127,6 +129,7 @@ function table(results: VariantResult[]): string {
     'p90 s',
     'cpu s',
     'loop p99 ms',
+    'load',
     'RSS KB/session',
     'heap KB/session',
   ];
@@ -140,6 +143,7 @@ function table(results: VariantResult[]): string {
     seconds(r.openMs?.p90 ?? null),
     seconds(r.cpuMs),
     String(r.loopDelayMs.p99),
+    r.loadAverage.map((l) => l.toFixed(1)).join('→'),
     String(r.rssPerSessionKB),
     String(r.heapPerSessionKB),
   ]);
@@ -174,7 +178,8 @@ for (const variant of variants) {
 }
 
 console.log(
-  `\nconnect-many: node ${process.version}, ${sessions} sessions, gate ${gate}, deadline ${deadlineMs / 1000} s, settle ${settleMs / 1000} s\n`,
+  `\nconnect-many: node ${process.version}, ${sessions} sessions, gate ${gate}, deadline ${deadlineMs / 1000} s, ` +
+    `settle ${settleMs / 1000} s, log level ${args['log-level']}, source maps ${args['source-maps']}\n`,
 );
 console.log(table(results));
 if (args.json) console.log(`\n${JSON.stringify(results, null, 2)}`);
