@@ -110,7 +110,8 @@ describe.skipIf(!hasChromium)('the live state page in Chromium', { timeout: 120_
 
     // Filter by status: only the live one is connected.
     await page.click('#counts [data-filter="connected"]');
-    expect(await page.locator('tr.row').count()).toBe(1);
+    // The list re-renders after the click: poll rather than read it once.
+    await expect.poll(() => page.locator('tr.row').count(), { timeout: 5_000 }).toBe(1);
     await page.click('#counts [data-filter="all"]');
     await page.waitForSelector('tr.row >> nth=3');
 
