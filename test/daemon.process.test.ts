@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,10 +8,10 @@ import { openDatabase } from '../src/persistence/database.js';
 import { createPgAuthStore } from '../src/persistence/pg-auth-store.js';
 import { loadKeyring } from '../src/persistence/secret-box.js';
 import { createSessionRepository } from '../src/persistence/session-repository.js';
+import { spawnDaemon } from './support/daemon-process.js';
 import { startWaSim, type WaSim } from './support/wa-sim/index.js';
 
 const logger = pino({ level: 'silent' });
-const root = join(import.meta.dirname, '..');
 let sim: WaSim;
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -38,23 +37,6 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function startProcess(): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env,
-    stdio: 'pipe',
-  });
-  let out = '';
-  child.stdout?.on('data', (b) => {
-    out += b;
-  });
-  child.stderr?.on('data', (b) => {
-    out += b;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
 describe('npm start with no DATABASE_URL (embedded PGlite)', () => {
   it('restores a stored session from DATA_DIR, refuses a second daemon on it, and exits 0 on SIGTERM', async () => {
     // A session left by an earlier run: desired running, paired creds.
@@ -71,13 +53,13 @@ describe('npm start with no DATABASE_URL (embedded PGlite)', () => {
     const key = Buffer.from(auth.state.creds.noiseKey.public).toString('hex');
     await db.close();
 
-    const first = startProcess();
+    const first = spawnDaemon(env);
     await sim.waitFor(() => sim.connections().some((c) => c.noiseKey === key && c.phase === 'open'), 45_000);
     expect(sim.loginCount(key)).toBe(1);
     // The daemon logs that it runs on the embedded database once it listens, a moment after the login.
     await sim.waitFor(() => first.output().includes('"embedded_db":true'), 15_000);
 
-    const second = startProcess();
+    const second = spawnDaemon(env);
     expect(await second.exited).toBe(1);
     expect(second.output()).toMatch(/DATA_DIR .* is in use by another wa-supervisor/);
     expect(sim.handshakeCount(key)).toBe(1);

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, startApiHarness } from '../support/http-app.js';
+import { until } from '../support/until.js';
 
 let h: ApiHarness;
 let base: string;
@@ -29,20 +30,6 @@ const call = async (method: string, path: string, body?: unknown, headers: Recor
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions
 const json = async (res: Response): Promise<any> => res.json();
-
-const until = async <T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 const statusOf = async (id: number) => (await json(await call('GET', `/sessions/${id}/`))).status as string;
 const reach = (id: number, status: string) =>

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, startApiHarness } from '../support/http-app.js';
 import { openSse, type SseMessage } from '../support/sse-client.js';
+import { until } from '../support/until.js';
 
 const METRICS_TOKEN = 'scrape-secret-0123456789';
 const logLines: string[] = [];
@@ -58,19 +59,6 @@ const scrape = async () => {
 const transitionsTotal = (m: Map<string, number>) =>
   [...m].filter(([k]) => k.startsWith('wa_session_transitions_total{')).reduce((a, [, v]) => a + v, 0);
 
-const until = async <T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 const reach = (user: number, id: number, status: string) =>
   until(status, async () =>
     (await json(await call(user, 'GET', `/sessions/${id}/`))).status === status ? true : undefined,
