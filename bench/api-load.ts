@@ -1,7 +1,7 @@
 // API under load: the daemon (`src/main.ts`, its own process) with N connected sessions (the
 // simulator in a third process); a fourth process GETs /sessions/status/ at a fixed rate, then
 // /healthz at the same rate as the same-run baseline. Database: a fresh database on the
-// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200]
+// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200] [--cpu-prof dir]
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '20' },
     deadline: { type: 'string', default: '600' },
+    // a folder: the daemon writes a V8 CPU profile there when it exits
+    'cpu-prof': { type: 'string' },
   },
 });
 const sessions = Number(args.sessions);
@@ -84,7 +86,7 @@ try {
   log(
     `seeded ${sessions} paired sessions in ${round((Date.now() - t0) / 1000)} s (${database.embedded ? 'PGlite' : 'PostgreSQL server'})`,
   );
-  daemon = spawnDaemon(env);
+  daemon = spawnDaemon(env, args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : []);
   const keys = new Set(fleet.map((s) => s.noiseKey));
   const t1 = Date.now();
   await sim.control.waitFor(

@@ -79,7 +79,7 @@ export function describeTransition(
 
 type SessionSnapshot = SnapshotFrom<SessionMachine>;
 
-function isSessionSnapshot(snapshot: unknown): snapshot is SessionSnapshot {
+export function isSessionSnapshot(snapshot: unknown): snapshot is SessionSnapshot {
   return (snapshot as { machine?: { id?: string } } | undefined)?.machine?.id === 'session';
 }
 

@@ -2,9 +2,18 @@ import type { Logger } from 'pino';
 import { type AnyActorLogic, createActor, type InspectionEvent, waitFor } from 'xstate';
 import type { ReconnectPolicy } from '../machines/reconnect-policy.js';
 import { type SessionCommand, sessionMachine } from '../machines/session.machine.js';
-import { type SessionView, sessionView } from '../machines/session-view.js';
-import { gateInFlight, sessionViews, supervisorMachine } from '../machines/supervisor.machine.js';
-import { observeSessionTransitions, type SessionTransition } from '../machines/transition.js';
+import {
+  SESSION_STATUSES_ORDER,
+  type SessionStatus,
+  type SessionView,
+  sessionView,
+} from '../machines/session-view.js';
+import { gateInFlight, supervisorMachine } from '../machines/supervisor.machine.js';
+import {
+  isSessionSnapshot,
+  observeSessionTransitions,
+  type SessionTransition,
+} from '../machines/transition.js';
 import { logTransition } from './transition-log.js';
 
 export interface SupervisorOptions {
@@ -33,6 +42,32 @@ export function startSupervisor(options: SupervisorOptions) {
     logTransition(logger, transition);
     options.onTransition?.(transition);
   });
+
+  // The view of every session, kept as its actor changes, so that reading the fleet (the status
+  // summary, /healthz, metrics) costs a map walk and not a statechart match per session per read.
+  const views = new Map<string, SessionView>();
+  const counts = Object.fromEntries(SESSION_STATUSES_ORDER.map((s) => [s, 0])) as Record<
+    SessionStatus,
+    number
+  >;
+  let version = 0;
+  const keepView = (event: InspectionEvent) => {
+    if (event.type !== '@xstate.snapshot' || !isSessionSnapshot(event.snapshot)) return;
+    if (event.snapshot.status !== 'active') return;
+    const view = sessionView(event.snapshot);
+    const before = views.get(view.sessionId);
+    if (before) counts[before.status]--;
+    counts[view.status]++;
+    views.set(view.sessionId, view);
+    version++;
+  };
+  const dropView = (sessionId: string) => {
+    const before = views.get(sessionId);
+    if (!before) return;
+    counts[before.status]--;
+    views.delete(sessionId);
+    version++;
+  };
   const actor = createActor(supervisorMachine.provide({ actors: { session } }), {
     systemId: 'supervisor',
     input: {
@@ -41,6 +76,7 @@ export function startSupervisor(options: SupervisorOptions) {
       connectTimeoutMs: options.connectTimeoutMs,
     },
     inspect: (event) => {
+      keepView(event);
       observe(event);
       options.inspect?.(event);
     },
@@ -62,6 +98,7 @@ export function startSupervisor(options: SupervisorOptions) {
     },
     remove(sessionId: string) {
       actor.send({ type: 'supervisor.remove', sessionId });
+      dropView(sessionId);
     },
     has: (sessionId: string) => Boolean(sessionRef(sessionId)),
     command,
@@ -69,11 +106,12 @@ export function startSupervisor(options: SupervisorOptions) {
     stop: (sessionId: string) => command(sessionId, { type: 'session.stop' }),
     reconnect: (sessionId: string, taskId?: string) =>
       command(sessionId, { type: 'session.reconnect', taskId }),
-    view(sessionId: string): SessionView | undefined {
-      const ref = sessionRef(sessionId);
-      return ref ? sessionView(ref.getSnapshot()) : undefined;
-    },
-    list: (): SessionView[] => sessionViews(actor.getSnapshot()),
+    view: (sessionId: string): SessionView | undefined => views.get(sessionId),
+    list: (): SessionView[] => [...views.values()],
+    /** Sessions per status (a copy). */
+    counts: (): Record<SessionStatus, number> => ({ ...counts }),
+    /** Goes up whenever any session's view changes: a cache of views is fresh while it stays the same. */
+    viewsVersion: () => version,
     gateInFlight: () => gateInFlight(actor.getSnapshot()),
     /** Resolves once the session's status satisfies `predicate`. */
     async waitForSession(sessionId: string, predicate: (view: SessionView) => boolean, timeoutMs = 10_000) {

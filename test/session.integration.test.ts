@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { sessionView } from '../machines/session-view.js';
 import { type Harness, seedPairedCreds, startHarness } from './support/daemon-harness.js';
 
 let h: Harness | undefined;
@@ -129,6 +130,27 @@ describe('the supervisor with a fleet', () => {
     expect(h.sim.maxHandshakesInFlight()).toBeLessThanOrEqual(5);
     expect(h.sim.maxHandshakesInFlight()).toBeGreaterThanOrEqual(2);
     expect(h.supervisor.actor.getSnapshot().context.gate.maxInFlight).toBe(5);
+
+    // The view table the API reads agrees with the actors, through stops and removals.
+    const sup = h.supervisor;
+    const agrees = () => {
+      const actors = Object.values(sup.actor.getSnapshot().context.sessions).map((r) =>
+        sessionView(r.getSnapshot()),
+      );
+      expect(sup.list()).toEqual(expect.arrayContaining(actors));
+      expect(sup.list()).toHaveLength(actors.length);
+    };
+    expect(sup.counts()).toEqual({ idle: 0, connecting: 0, qr: 0, connected: 50, backoff: 0, failed: 0 });
+    agrees();
+    const before = sup.viewsVersion();
+    for (const id of ids.slice(0, 10)) sup.stop(id);
+    expect(sup.viewsVersion()).toBeGreaterThan(before);
+    expect(sup.counts()).toMatchObject({ connected: 40, idle: 10 });
+    for (const id of ids.slice(0, 5)) sup.remove(id);
+    expect(sup.counts()).toMatchObject({ connected: 40, idle: 5 });
+    expect(sup.view('1')).toBeUndefined();
+    expect(sup.view('6')).toMatchObject({ sessionId: '6', status: 'idle' });
+    agrees();
 
     h.supervisor.shutdown();
     await h.sim.waitFor(() => h?.sim.connections().length === 0, 10_000);

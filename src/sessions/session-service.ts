@@ -234,11 +234,16 @@ export function createSessionService(deps: SessionServiceDeps) {
       }
     },
 
-    /** Every session of the caller (every session for an admin), with its live state. */
-    /** Every own session's live state: one narrow query, the rest from the actors in memory. */
-    async summary(caller: Caller): Promise<SessionSummary[]> {
+    /**
+     * Every own session (every session for an admin) with its live state: one narrow query, the
+     * rest from the supervisor's view table. `viewsVersion` is that table's version as read here.
+     */
+    async summary(caller: Caller): Promise<{ sessions: SessionSummary[]; viewsVersion: number }> {
       const rows = await sessions.listBrief(owner(caller));
-      return rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) }));
+      return {
+        sessions: rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) })),
+        viewsVersion: supervisor.viewsVersion(),
+      };
     },
 
     async events(

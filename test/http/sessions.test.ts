@@ -377,6 +377,66 @@ describe('GET /sessions/status/ and /sessions/{id}/events/', () => {
   });
 });
 
+describe('GET /sessions/status/ stays true while bodies are reused', () => {
+  const summary = async (user: number, admin = false) => {
+    const res = await h.app.inject({ url: `${BASE}/sessions/status/`, headers: h.auth(user, { admin }) });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    return res.json() as {
+      total: number;
+      by_status: Record<string, number>;
+      sessions: { id: number; device_name: string; status: string; desired_state: string }[];
+    };
+  };
+  const entry = (body: Awaited<ReturnType<typeof summary>>, id: number) =>
+    body.sessions.find((s) => s.id === id);
+
+  it('follows a live state change, an API rename, a row changed behind the API, and each owner sees only its own', async () => {
+    const a = await create(6);
+    const b = await create(6);
+    await create(7);
+    const first = await summary(6);
+    expect(first).toMatchObject({ total: 2, by_status: { idle: 2, qr: 0 } });
+    expect(await summary(6)).toEqual(first);
+
+    // Live state: the actor moves, no row does.
+    await h.app.inject({ method: 'POST', url: sessionUrl(a.id, 'start/'), headers: h.auth(6) });
+    await h.daemon.supervisor.waitForSession(String(a.id), (v) => v.status === 'qr', 30_000);
+    const started = await summary(6);
+    expect(started.by_status).toMatchObject({ idle: 1, qr: 1 });
+    expect(entry(started, a.id)).toMatchObject({ status: 'qr', desired_state: 'running' });
+
+    // A row changed through the API.
+    await h.app.inject({
+      method: 'PATCH',
+      url: sessionUrl(b.id),
+      headers: h.auth(6),
+      payload: { device_name: 'renamed' },
+    });
+    expect(entry(await summary(6), b.id)?.device_name).toBe('renamed');
+
+    // A row changed by someone else (another tool on the same database): no view moved.
+    await h.daemon.db.orm.em
+      .getConnection()
+      .execute('update whatsapp_session set device_name = ? where id = ?', ['renamed in SQL', b.id]);
+    expect(entry(await summary(6), b.id)?.device_name).toBe('renamed in SQL');
+
+    // Scopes do not share bodies: user 7 and the admin each get theirs.
+    const other = await summary(7);
+    expect(other.total).toBe(1);
+    expect(entry(other, a.id)).toBeUndefined();
+    const admin = await summary(9, true);
+    expect(admin.total).toBeGreaterThanOrEqual(3);
+    expect(entry(admin, b.id)?.device_name).toBe('renamed in SQL');
+
+    // Only the actor moves (stopped behind the API): desired_state stays running in the row.
+    h.daemon.supervisor.stop(String(a.id));
+    const live = await summary(6);
+    expect(live.by_status).toMatchObject({ idle: 2, qr: 0 });
+    expect(entry(live, a.id)).toMatchObject({ status: 'idle', desired_state: 'running' });
+  });
+});
+
 describe('isolation', () => {
   it("gives user 2 a 404 on each of user 1's routes, and lets the admin see both", async () => {
     const mine = await create(1);

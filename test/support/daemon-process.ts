@@ -16,8 +16,8 @@ export interface DaemonProcess {
 }
 
 /** Runs `src/main.ts` as its own process, the way `npm start` does. */
-export function spawnDaemon(env: NodeJS.ProcessEnv): DaemonProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export function spawnDaemon(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): DaemonProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH, ...env },
     stdio: 'pipe',

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { SESSION_STATUSES_ORDER, type SessionStatus } from '../../../machines/session-view.js';
+import type { SessionStatus } from '../../../machines/session-view.js';
 import type { Daemon } from '../../daemon.js';
 import type { SessionEventFeed } from '../../session-events.js';
 
@@ -31,14 +31,7 @@ export function daemonObservability(
   return {
     metrics: daemon.metrics,
     events: daemon.events,
-    sessionCounts() {
-      const counts = Object.fromEntries(SESSION_STATUSES_ORDER.map((s) => [s, 0])) as Record<
-        SessionStatus,
-        number
-      >;
-      for (const view of daemon.supervisor.list()) counts[view.status]++;
-      return counts;
-    },
+    sessionCounts: () => daemon.supervisor.counts(),
     ...opts,
   };
 }

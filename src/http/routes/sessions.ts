@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import QRCode from 'qrcode';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
+import type { SessionStatus } from '../../../machines/session-view.js';
+import type { SessionSummary } from '../../sessions/session-service.js';
 import { ErrorSchema, IdParamsSchema, iso } from '../schemas/common.js';
 import {
   CreateSessionBodySchema,
@@ -26,9 +29,55 @@ const withSession = { ...errors, 404: ErrorSchema };
 const limited = { ...withSession, 429: ErrorSchema };
 
 /** The session routes of DESIGN's table, under /api/v1/whatsapp. Authentication is the parent's hook. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** Owners whose last summary is kept. */
+const SUMMARY_CACHE_SCOPES = 1_000;
+
+interface CachedSummary {
+  sessions: SessionSummary[];
+  viewsVersion: number;
+  body: Buffer;
+}
+
+/** Same ids, names and desired states in the same order (the views are versioned apart). */
+function sameRows(a: SessionSummary[], b: SessionSummary[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as SessionSummary;
+    const y = b[i] as SessionSummary;
+    if (x.id !== y.id || x.deviceName !== y.deviceName || x.desiredState !== y.desiredState) return false;
+  }
+  return true;
+}
+
+/** Sends JSON already serialized (Fastify passes bytes through untouched). */
+function sendJson(reply: FastifyReply, body: Buffer): FastifyReply {
+  return reply.type(JSON_TYPE).send(body);
+}
+
+function statusSummary(sessions: SessionSummary[]): Static<typeof StatusSummarySchema> {
+  const byStatus = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<SessionStatus, number>;
+  const items = sessions.map(({ id, deviceName, desiredState, view }) => {
+    const status = view?.status ?? 'idle';
+    byStatus[status]++;
+    return {
+      id,
+      device_name: deviceName,
+      status,
+      desired_state: desiredState,
+      attempt: view?.attempt ?? 0,
+      next_retry_at: view?.nextRetryAt == null ? null : new Date(view.nextRetryAt).toISOString(),
+      failure_reason: view?.failureReason ?? null,
+    };
+  });
+  return { total: items.length, by_status: byStatus, sessions: items };
+}
+
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const service = app.sessionService;
   const rateLimit = app.perSessionRateLimit;
+  /** The last status summary body per caller scope (an owner, or `admin`), newest last. */
+  const summaryCache = new Map<string, CachedSummary>();
 
   app.post(
     '/sessions/',
@@ -88,19 +137,23 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: StatusSummarySchema, ...errors },
       },
     },
-    async (request) => {
-      const all = (await service.summary(request.caller)).map(({ id, deviceName, desiredState, view }) => ({
-        id,
-        device_name: deviceName,
-        status: view?.status ?? 'idle',
-        desired_state: desiredState,
-        attempt: view?.attempt ?? 0,
-        next_retry_at: view?.nextRetryAt == null ? null : new Date(view.nextRetryAt).toISOString(),
-        failure_reason: view?.failureReason ?? null,
-      }));
-      const byStatus = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<string, number>;
-      for (const s of all) byStatus[s.status]++;
-      return { total: all.length, by_status: byStatus, sessions: all };
+    async (request, reply) => {
+      const { caller } = request;
+      const { sessions, viewsVersion } = await service.summary(caller);
+      const scope = caller.admin ? 'admin' : `user:${caller.usuarioId}`;
+      // Dashboards poll this: while no row and no live state changed, the last body is still true.
+      const cached = summaryCache.get(scope);
+      if (cached && cached.viewsVersion === viewsVersion && sameRows(cached.sessions, sessions)) {
+        return sendJson(reply, cached.body);
+      }
+      // The route's own response serializer, so a cached body is byte for byte what it would send.
+      const body = Buffer.from(reply.serialize(statusSummary(sessions)) as string);
+      summaryCache.delete(scope);
+      summaryCache.set(scope, { sessions, viewsVersion, body });
+      if (summaryCache.size > SUMMARY_CACHE_SCOPES) {
+        summaryCache.delete(summaryCache.keys().next().value as string);
+      }
+      return sendJson(reply, body);
     },
   );
 
