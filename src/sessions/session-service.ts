@@ -12,6 +12,7 @@ import type {
 import type { Supervisor } from '../supervisor.js';
 import type { AuthStateStore } from '../whatsapp/auth-store.js';
 import type { SocketRegistry } from '../whatsapp/socket-registry.js';
+import { type BriefCacheOptions, createBriefCache } from './brief-cache.js';
 import { notFound, ServiceError } from './errors.js';
 import { proxyUrlProblem } from './proxy-url.js';
 
@@ -52,6 +53,8 @@ export interface SessionServiceDeps {
   maxAttempts: number;
   /** How long a live socket may take to answer logout or a pairing-code request. Default 10 s. */
   socketTimeoutMs?: number;
+  /** The status summary's row cache (default: re-read after 1 s, or at once after a write made here). */
+  briefCache?: BriefCacheOptions;
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;
@@ -62,7 +65,10 @@ export type SessionService = ReturnType<typeof createSessionService>;
  * owner's session as absent.
  */
 export function createSessionService(deps: SessionServiceDeps) {
-  const { sessions, supervisor, authStore, sockets, logger } = deps;
+  const { supervisor, authStore, sockets, logger } = deps;
+  const briefs = createBriefCache(deps.sessions, deps.briefCache);
+  // Every row write below goes through this, so the summary's cached rows never outlive one.
+  const sessions = briefs.tracked();
   const socketTimeoutMs = deps.socketTimeoutMs ?? 10_000;
   const log = logger.child({ component: 'session-service' });
 
@@ -235,16 +241,23 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
 
     /**
-     * Every own session (every session for an admin) with its live state: one narrow query, the
-     * rest from the supervisor's view table. `viewsVersion` is that table's version as read here.
+     * Every own session (every session for an admin) with its live state: rows from the brief
+     * cache (the same array while they are unchanged), the rest from the supervisor's view table.
+     * `viewsVersion` is that table's version as read here.
      */
-    async summary(caller: Caller): Promise<{ sessions: SessionSummary[]; viewsVersion: number }> {
-      const rows = await sessions.listBrief(owner(caller));
+    async summary(
+      caller: Caller,
+    ): Promise<{ rows: readonly SessionBrief[]; sessions: SessionSummary[]; viewsVersion: number }> {
+      const rows = await briefs.read(caller.admin ? undefined : caller.usuarioId);
       return {
+        rows,
         sessions: rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) })),
         viewsVersion: supervisor.viewsVersion(),
       };
     },
+
+    /** For writes to session rows made outside this service (a backup import): show them at once. */
+    rowsChanged: briefs.changed,
 
     async events(
       caller: Caller,

@@ -131,6 +131,12 @@ describe('POST /sessions/import/', () => {
   it('creates a stopped session owned by the caller, with the same auth state, and warns about 440', async () => {
     const s = await pairedSession(1, '5511966660003');
     const exported = await exportOf(s.id);
+    const summary = async () =>
+      (await h.app.inject({ method: 'GET', url: `${BASE}/sessions/status/`, headers: h.auth(2) })).json() as {
+        total: number;
+        sessions: { id: number }[];
+      };
+    const before = await summary();
     const res = await importAs(exported.body, { user: 2 });
     expect(res.statusCode).toBe(201);
     expect(res.json()).toEqual({
@@ -140,6 +146,10 @@ describe('POST /sessions/import/', () => {
       warning: DUPLICATE_IMPORT_WARNING,
     });
     const id = res.json().session_id;
+    // At once in the owner's summary, though the summary had just been read.
+    const after = await summary();
+    expect(after.total).toBe(before.total + 1);
+    expect(after.sessions.map((x) => x.id)).toContain(id);
     const got = await h.app.inject({ method: 'GET', url: `${BASE}/sessions/${id}/`, headers: h.auth(2) });
     expect(got.json()).toMatchObject({
       usuario_id: 2,

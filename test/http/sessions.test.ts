@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/http/token.js';
 import { type ApiHarness, JWT_SECRET, startApiHarness } from '../support/http-app.js';
+import { until } from '../support/until.js';
 
 const BASE = '/api/v1/whatsapp';
 let h: ApiHarness;
@@ -415,11 +416,16 @@ describe('GET /sessions/status/ stays true while bodies are reused', () => {
     });
     expect(entry(await summary(6), b.id)?.device_name).toBe('renamed');
 
-    // A row changed by someone else (another tool on the same database): no view moved.
+    // A row changed by someone else (another tool on the same database): no view moved, and the
+    // daemon hears of it only by reading again, at most a second later.
     await h.daemon.db.orm.em
       .getConnection()
       .execute('update whatsapp_session set device_name = ? where id = ?', ['renamed in SQL', b.id]);
-    expect(entry(await summary(6), b.id)?.device_name).toBe('renamed in SQL');
+    const changedAt = Date.now();
+    await until('the summary to show the row changed in SQL', async () =>
+      entry(await summary(6), b.id)?.device_name === 'renamed in SQL' ? true : undefined,
+    );
+    expect(Date.now() - changedAt).toBeLessThan(3_000);
 
     // Scopes do not share bodies: user 7 and the admin each get theirs.
     const other = await summary(7);

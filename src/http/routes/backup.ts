@@ -154,6 +154,7 @@ const backupRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .catch((err) => {
           throw toApiError(err);
         });
+      app.sessionService.rowsChanged();
       request.log.info({ session_id: sessionId }, 'session imported from a backup');
       return reply.code(201).send({
         message: 'Session created',

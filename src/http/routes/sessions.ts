@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import QRCode from 'qrcode';
 import { type Static, Type } from 'typebox';
 import type { SessionStatus } from '../../../machines/session-view.js';
+import type { SessionBrief } from '../../persistence/session-repository.js';
 import type { SessionSummary } from '../../sessions/session-service.js';
 import { ErrorSchema, IdParamsSchema, iso } from '../schemas/common.js';
 import {
@@ -34,20 +35,9 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const SUMMARY_CACHE_SCOPES = 1_000;
 
 interface CachedSummary {
-  sessions: SessionSummary[];
+  rows: readonly SessionBrief[];
   viewsVersion: number;
   body: Buffer;
-}
-
-/** Same ids, names and desired states in the same order (the views are versioned apart). */
-function sameRows(a: SessionSummary[], b: SessionSummary[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as SessionSummary;
-    const y = b[i] as SessionSummary;
-    if (x.id !== y.id || x.deviceName !== y.deviceName || x.desiredState !== y.desiredState) return false;
-  }
-  return true;
 }
 
 /** Sends JSON already serialized (Fastify passes bytes through untouched). */
@@ -139,17 +129,17 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { caller } = request;
-      const { sessions, viewsVersion } = await service.summary(caller);
+      const { rows, sessions, viewsVersion } = await service.summary(caller);
       const scope = caller.admin ? 'admin' : `user:${caller.usuarioId}`;
       // Dashboards poll this: while no row and no live state changed, the last body is still true.
       const cached = summaryCache.get(scope);
-      if (cached && cached.viewsVersion === viewsVersion && sameRows(cached.sessions, sessions)) {
+      if (cached && cached.viewsVersion === viewsVersion && cached.rows === rows) {
         return sendJson(reply, cached.body);
       }
       // The route's own response serializer, so a cached body is byte for byte what it would send.
       const body = Buffer.from(reply.serialize(statusSummary(sessions)) as string);
       summaryCache.delete(scope);
-      summaryCache.set(scope, { sessions, viewsVersion, body });
+      summaryCache.set(scope, { rows, viewsVersion, body });
       if (summaryCache.size > SUMMARY_CACHE_SCOPES) {
         summaryCache.delete(summaryCache.keys().next().value as string);
       }
