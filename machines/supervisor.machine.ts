@@ -1,15 +1,12 @@
-import {
-  type ActorRefFrom,
-  type AnyActorRef,
-  assign,
-  enqueueActions,
-  type SnapshotFrom,
-  setup,
-} from 'xstate';
+import { type ActorRefFrom, type AnyActorLogic, enqueueActions, type SnapshotFrom, setup } from 'xstate';
+import { ConnectGate } from './connect-gate.js';
 import type { GateEvent } from './connection-protocol.js';
 import type { ReconnectPolicy } from './reconnect-policy.js';
-import { type SessionCommand, sessionMachine } from './session.machine.js';
+import type { SessionCommand } from './session.machine.js';
+import { type SessionDefaults, type SessionRef, sessionShardMachine } from './session-shard.machine.js';
 import { type SessionView, sessionView } from './session-view.js';
+
+export { sessionSystemId } from './session-shard.machine.js';
 
 export interface SupervisorInput {
   /** Connects in flight at once (the gate). */
@@ -18,19 +15,17 @@ export interface SupervisorInput {
   random?: () => number;
   now?: () => number;
   connectTimeoutMs?: number;
+  /** Session parents (see session-shard.machine.ts). Default 64. */
+  shards?: number;
 }
 
-interface GateTicket {
-  sessionId: string;
-  replyTo: AnyActorRef;
-}
-
-type SessionRef = ActorRefFrom<typeof sessionMachine>;
+type ShardRef = ActorRefFrom<typeof sessionShardMachine>;
 
 export interface SupervisorContext {
   input: SupervisorInput;
-  sessions: Record<string, SessionRef>;
-  gate: { limit: number; inFlight: GateTicket[]; waiting: GateTicket[]; maxInFlight: number };
+  /** Session `id` lives under `shards[shardOf(id, shards.length)]`. */
+  shards: ShardRef[];
+  gate: ConnectGate;
 }
 
 export type SupervisorEvent =
@@ -40,102 +35,85 @@ export type SupervisorEvent =
   | { type: 'supervisor.shutdown' }
   | GateEvent;
 
-/** systemId of a session actor. */
-export const sessionSystemId = (sessionId: string) => `session:${sessionId}`;
+export const DEFAULT_SHARDS = 64;
 
+/** Which shard holds a session: FNV-1a of its id. */
+export function shardOf(sessionId: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < sessionId.length; i++) {
+    hash ^= sessionId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
+const shardFor = (context: SupervisorContext, sessionId: string) =>
+  context.shards[shardOf(sessionId, context.shards.length)] as ShardRef;
+
+/**
+ * The root actor (systemId `supervisor`): it owns the session actors, through shards, routes
+ * commands to them, and runs the connect gate. Session `<id>` has systemId `session:<id>`.
+ */
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
     input: {} as SupervisorInput,
   },
-  actors: { session: sessionMachine },
-  guards: {
-    isNewSession: ({ context, event }) =>
-      event.type === 'supervisor.add' && !context.sessions[event.sessionId],
-    hasSession: ({ context, event }) =>
-      (event.type === 'supervisor.remove' || event.type === 'supervisor.command') &&
-      Boolean(context.sessions[event.sessionId]),
-  },
+  actors: { shard: sessionShardMachine },
   actions: {
-    spawnSession: assign(({ context, event, spawn }) => {
-      if (event.type !== 'supervisor.add') return {};
-      const { input } = context;
-      const ref = spawn('session', {
-        id: sessionSystemId(event.sessionId),
-        systemId: sessionSystemId(event.sessionId),
-        input: {
+    routeToShard: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'supervisor.add') {
+        const { sessionId, autoReconnect, start } = event;
+        enqueue.sendTo(shardFor(context, sessionId), { type: 'shard.add', sessionId, autoReconnect, start });
+      } else if (event.type === 'supervisor.remove') {
+        enqueue.sendTo(shardFor(context, event.sessionId), {
+          type: 'shard.remove',
           sessionId: event.sessionId,
-          autoReconnect: event.autoReconnect,
-          policy: input.policy,
-          random: input.random,
-          now: input.now,
-          connectTimeoutMs: input.connectTimeoutMs,
-        },
-      });
-      return { sessions: { ...context.sessions, [event.sessionId]: ref } };
-    }),
-    startIfAsked: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'supervisor.add' && event.start) {
-        enqueue.sendTo(context.sessions[event.sessionId], { type: 'session.start' });
+        });
+      } else if (event.type === 'supervisor.command') {
+        const { sessionId, command } = event;
+        enqueue.sendTo(shardFor(context, sessionId), { type: 'shard.command', sessionId, command });
       }
-    }),
-    removeSession: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'supervisor.remove') return;
-      const ref = context.sessions[event.sessionId];
-      enqueue.stopChild(ref);
-      const { [event.sessionId]: _removed, ...rest } = context.sessions;
-      enqueue.assign({ sessions: rest });
-    }),
-    routeCommand: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'supervisor.command') return;
-      enqueue.sendTo(context.sessions[event.sessionId], event.command);
     }),
     acquireSlot: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'gate.acquire') return;
-      const { gate } = context;
-      const ticket = { sessionId: event.sessionId, replyTo: event.replyTo };
-      if (gate.inFlight.length < gate.limit) {
-        const inFlight = [...gate.inFlight, ticket];
-        enqueue.assign({
-          gate: { ...gate, inFlight, maxInFlight: Math.max(gate.maxInFlight, inFlight.length) },
-        });
-        enqueue.sendTo(event.replyTo, { type: 'gate.granted' });
-      } else {
-        enqueue.assign({ gate: { ...gate, waiting: [...gate.waiting, ticket] } });
-      }
+      if (context.gate.acquire(event.replyTo)) enqueue.sendTo(event.replyTo, { type: 'gate.granted' });
     }),
     releaseSlot: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'gate.release') return;
-      const { gate } = context;
-      const inFlight = gate.inFlight.filter((t) => t.replyTo !== event.replyTo);
-      const waiting = gate.waiting.filter((t) => t.replyTo !== event.replyTo);
-      // Hand the freed slots to the longest waiting connections.
-      while (inFlight.length < gate.limit && waiting.length > 0) {
-        const next = waiting.shift() as GateTicket;
-        inFlight.push(next);
-        enqueue.sendTo(next.replyTo, { type: 'gate.granted' });
-      }
-      enqueue.assign({ gate: { ...gate, inFlight, waiting } });
+      // The freed slot goes to the longest waiting connection.
+      for (const next of context.gate.release(event.replyTo)) enqueue.sendTo(next, { type: 'gate.granted' });
     }),
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input }) => ({
-    input,
-    sessions: {},
-    gate: { limit: input.maxConcurrentConnects, inFlight: [], waiting: [], maxInFlight: 0 },
-  }),
+  context: ({ input, spawn }) => {
+    const defaults: SessionDefaults = {
+      policy: input.policy,
+      random: input.random,
+      now: input.now,
+      connectTimeoutMs: input.connectTimeoutMs,
+    };
+    return {
+      input,
+      shards: Array.from({ length: input.shards ?? DEFAULT_SHARDS }, (_, i) =>
+        spawn('shard', { id: `shard:${i}`, input: defaults }),
+      ),
+      gate: new ConnectGate(input.maxConcurrentConnects),
+    };
+  },
   initial: 'running',
   states: {
     running: {
       on: {
-        'supervisor.add': { guard: 'isNewSession', actions: ['spawnSession', 'startIfAsked'] },
-        'supervisor.remove': { guard: 'hasSession', actions: 'removeSession' },
-        'supervisor.command': { guard: 'hasSession', actions: 'routeCommand' },
+        'supervisor.add': { actions: 'routeToShard' },
+        'supervisor.remove': { actions: 'routeToShard' },
+        'supervisor.command': { actions: 'routeToShard' },
         'gate.acquire': { actions: 'acquireSlot' },
         'gate.release': { actions: 'releaseSlot' },
-        // Reaching the final state stops every session actor, which closes each socket (never a logout).
+        // Reaching the final state stops the shards and so every session actor, which closes each
+        // socket (never a logout).
         'supervisor.shutdown': { target: 'stopped' },
       },
     },
@@ -143,14 +121,26 @@ export const supervisorMachine = setup({
   },
 });
 
+/** The supervisor with `logic` as the session actor (tests and src/ plug their connection in there). */
+export function supervisorWithSessions(logic: AnyActorLogic) {
+  return supervisorMachine.provide({
+    actors: { shard: sessionShardMachine.provide({ actors: { session: logic as never } }) },
+  });
+}
+
 export type SupervisorMachine = typeof supervisorMachine;
 
-/** Views of every session the supervisor owns, for the API. */
+/** Every session actor the supervisor owns. */
+export function sessionRefs(snapshot: SnapshotFrom<SupervisorMachine>): SessionRef[] {
+  return snapshot.context.shards.flatMap((shard) => Object.values(shard.getSnapshot().context.sessions));
+}
+
+/** Views of every session the supervisor owns. */
 export function sessionViews(snapshot: SnapshotFrom<SupervisorMachine>): SessionView[] {
-  return Object.values(snapshot.context.sessions).map((ref) => sessionView(ref.getSnapshot()));
+  return sessionRefs(snapshot).map((ref) => sessionView(ref.getSnapshot()));
 }
 
 /** Connects holding a gate slot right now. */
 export function gateInFlight(snapshot: SnapshotFrom<SupervisorMachine>): number {
-  return snapshot.context.gate.inFlight.length;
+  return snapshot.context.gate.inFlight;
 }

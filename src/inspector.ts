@@ -19,10 +19,11 @@ export function sanitizeContext(context: Record<string, unknown>): Record<string
     if (typeof value === 'function') continue;
     if (key === 'qr') out[key] = value === null ? null : REDACTED;
     else if (key === 'sessions' && value && typeof value === 'object') out[key] = Object.keys(value);
+    else if (key === 'shards' && Array.isArray(value)) out[key] = value.length;
     else if (key === 'gate' && value && typeof value === 'object') {
-      const gate = value as { limit: number; inFlight: unknown[]; waiting: unknown[]; maxInFlight: number };
-      out[key] = { limit: gate.limit, inFlight: gate.inFlight.length, waiting: gate.waiting.length };
-    } else if (key === 'input') continue;
+      const gate = value as { limit: number; inFlight: number; queued: number };
+      out[key] = { limit: gate.limit, inFlight: gate.inFlight, waiting: gate.queued };
+    } else if (key === 'input' || key === 'defaults') continue;
     else out[key] = value;
   }
   return out;

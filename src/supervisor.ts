@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type AnyActorLogic, createActor, type InspectionEvent, waitFor } from 'xstate';
+import { type ActorRefFrom, type AnyActorLogic, createActor, type InspectionEvent, waitFor } from 'xstate';
 import type { ReconnectPolicy } from '../machines/reconnect-policy.js';
 import { type SessionCommand, sessionMachine } from '../machines/session.machine.js';
 import {
@@ -8,7 +8,7 @@ import {
   type SessionView,
   sessionView,
 } from '../machines/session-view.js';
-import { gateInFlight, supervisorMachine } from '../machines/supervisor.machine.js';
+import { gateInFlight, sessionSystemId, supervisorWithSessions } from '../machines/supervisor.machine.js';
 import {
   isSessionSnapshot,
   observeSessionTransitions,
@@ -68,7 +68,7 @@ export function startSupervisor(options: SupervisorOptions) {
     views.delete(sessionId);
     version++;
   };
-  const actor = createActor(supervisorMachine.provide({ actors: { session } }), {
+  const actor = createActor(supervisorWithSessions(session), {
     systemId: 'supervisor',
     input: {
       maxConcurrentConnects: options.maxConcurrentConnects,
@@ -84,7 +84,8 @@ export function startSupervisor(options: SupervisorOptions) {
   actor.subscribe({ error: (err) => logger.error({ err }, 'supervisor actor failed') });
   actor.start();
 
-  const sessionRef = (sessionId: string) => actor.getSnapshot().context.sessions[sessionId];
+  const sessionRef = (sessionId: string) =>
+    actor.system.get(sessionSystemId(sessionId)) as ActorRefFrom<typeof sessionMachine> | undefined;
   const command = (sessionId: string, cmd: SessionCommand) => {
     if (!sessionRef(sessionId)) throw new Error(`no session ${sessionId}`);
     actor.send({ type: 'supervisor.command', sessionId, command: cmd });
@@ -101,6 +102,8 @@ export function startSupervisor(options: SupervisorOptions) {
       dropView(sessionId);
     },
     has: (sessionId: string) => Boolean(sessionRef(sessionId)),
+    /** The session's actor, for what the view does not carry (the current QR). */
+    ref: sessionRef,
     command,
     start: (sessionId: string) => command(sessionId, { type: 'session.start' }),
     stop: (sessionId: string) => command(sessionId, { type: 'session.stop' }),

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type AnyActorRef, createActor, waitFor } from 'xstate';
 import { sessionMachine } from '../machines/session.machine.js';
 import { sessionStatus } from '../machines/session-view.js';
-import { gateInFlight, supervisorMachine } from '../machines/supervisor.machine.js';
+import { gateInFlight, sessionSystemId, supervisorWithSessions } from '../machines/supervisor.machine.js';
 import { createLogger } from '../src/logger.js';
 import { type AuthStateStore, createMemoryAuthStore } from '../src/whatsapp/auth-store.js';
 import { hardenBaileys } from '../src/whatsapp/baileys-hardening.js';
@@ -202,7 +202,7 @@ describe('connection actor under a supervisor (connect gate)', () => {
   const startSupervisor = (maxConcurrentConnects: number) => {
     const connection = connectionLogic();
     const supervisor = createActor(
-      supervisorMachine.provide({ actors: { session: sessionMachine.provide({ actors: { connection } }) } }),
+      supervisorWithSessions(sessionMachine.provide({ actors: { connection } })),
       {
         systemId: 'supervisor',
         input: { maxConcurrentConnects, policy: { delaysMs: [50, 50], jitter: 0 } },
@@ -213,7 +213,7 @@ describe('connection actor under a supervisor (connect gate)', () => {
     return supervisor;
   };
   const statusIn = (supervisor: ReturnType<typeof startSupervisor>, id: string) =>
-    sessionStatus(supervisor.getSnapshot().context.sessions[id].getSnapshot());
+    sessionStatus((supervisor.system.get(sessionSystemId(id)) as AnyActorRef).getSnapshot());
 
   it('dials only with a slot and gives each slot back once the connection opens', async () => {
     const ids = ['21', '22', '23', '24'];
@@ -235,9 +235,9 @@ describe('connection actor under a supervisor (connect gate)', () => {
     const supervisor = startSupervisor(1);
     supervisor.send({ type: 'supervisor.add', sessionId: '31', autoReconnect: true, start: true });
     supervisor.send({ type: 'supervisor.add', sessionId: '32', autoReconnect: true, start: true });
-    expect(supervisor.getSnapshot().context.gate.waiting).toHaveLength(1);
+    expect(supervisor.getSnapshot().context.gate.queued).toBe(1);
     supervisor.send({ type: 'supervisor.command', sessionId: '32', command: { type: 'session.stop' } });
-    expect(supervisor.getSnapshot().context.gate.waiting).toHaveLength(0);
+    expect(supervisor.getSnapshot().context.gate.queued).toBe(0);
     await sim.waitFor(() => statusIn(supervisor, '31') === 'connected', 10_000);
     expect(gateInFlight(supervisor.getSnapshot())).toBe(0);
     expect(sim.handshakeCount(first)).toBe(1);

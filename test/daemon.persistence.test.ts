@@ -69,7 +69,7 @@ describe('the daemon with PostgreSQL', { timeout: 60_000 }, () => {
     const id = String(row.id);
     first.supervisor.add(id, { autoReconnect: true, start: true });
     await first.supervisor.waitForSession(id, (v) => v.status === 'qr');
-    const qr = first.supervisor.actor.getSnapshot().context.sessions[id].getSnapshot().context.qr as string;
+    const qr = first.supervisor.ref(id)?.getSnapshot().context.qr as string;
     const { jid } = await sim.pair(qr, { phone: '5511988880001' });
     await first.supervisor.waitForSession(id, (v) => v.status === 'connected');
     const key = await noiseKeyOf(first, row.id);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { fromCallback } from 'xstate';
 import type { ConnectionInput, GateGrantedEvent } from '../machines/connection-protocol.js';
-import { startInspection } from '../src/inspector.js';
+import { sanitizeContext, startInspection } from '../src/inspector.js';
 import { startSupervisor } from '../src/supervisor.js';
 
 const SECRET_QR = '2@secret-ref,noiseKeyB64,identityB64,ADV-SECRET-KEY-b64';
@@ -62,5 +62,13 @@ describe('live inspector (INSPECT=ws://…)', () => {
     expect(all).not.toContain('ADV-SECRET-KEY');
     expect(all).not.toContain('pr0xy-pa55');
     expect(all).toContain('user:***@127.0.0.1');
+
+    // What the supervisor and a shard show: counts and ids, no refs, no functions, no inputs.
+    const root = sanitizeContext(supervisor.actor.getSnapshot().context as never);
+    expect(root).toEqual({ shards: 64, gate: { limit: 5, inFlight: expect.any(Number), waiting: 0 } });
+    const shard = supervisor.actor
+      .getSnapshot()
+      .context.shards.find((s) => Object.keys(s.getSnapshot().context.sessions).length > 0);
+    expect(sanitizeContext(shard?.getSnapshot().context as never)).toEqual({ sessions: ['42'] });
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sessionView } from '../machines/session-view.js';
+import { sessionRefs } from '../machines/supervisor.machine.js';
 import { type Harness, seedPairedCreds, startHarness } from './support/daemon-harness.js';
 
 let h: Harness | undefined;
@@ -88,7 +89,7 @@ describe('a session over real Baileys against the simulator', () => {
     h.supervisor.add('1', { autoReconnect: true, start: true });
     const shown = await h.supervisor.waitForSession('1', (v) => v.status === 'qr');
     expect(shown.status).toBe('qr');
-    const qr = h.supervisor.actor.getSnapshot().context.sessions['1'].getSnapshot().context.qr;
+    const qr = h.supervisor.ref('1')?.getSnapshot().context.qr;
     expect(qr).toMatch(/,/);
 
     const { jid } = await h.sim.pair(qr as string, { phone: '5511900000006' });
@@ -134,9 +135,7 @@ describe('the supervisor with a fleet', () => {
     // The view table the API reads agrees with the actors, through stops and removals.
     const sup = h.supervisor;
     const agrees = () => {
-      const actors = Object.values(sup.actor.getSnapshot().context.sessions).map((r) =>
-        sessionView(r.getSnapshot()),
-      );
+      const actors = sessionRefs(sup.actor.getSnapshot()).map((r) => sessionView(r.getSnapshot()));
       expect(sup.list()).toEqual(expect.arrayContaining(actors));
       expect(sup.list()).toHaveLength(actors.length);
     };

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { type AnyActorRef, createActor, fromCallback } from 'xstate';
 import type { ConnectionInput, GateGrantedEvent } from '../machines/connection-protocol.js';
 import { sessionMachine } from '../machines/session.machine.js';
-import { gateInFlight, sessionViews, supervisorMachine } from '../machines/supervisor.machine.js';
+import {
+  DEFAULT_SHARDS,
+  gateInFlight,
+  sessionViews,
+  shardOf,
+  supervisorWithSessions,
+} from '../machines/supervisor.machine.js';
 
 /** A stand-in connection that speaks the gate protocol and opens only when the test says so. */
 function gatedSupervisor(limit: number) {
@@ -39,9 +45,7 @@ function gatedSupervisor(limit: number) {
       };
     },
   );
-  const machine = supervisorMachine.provide({
-    actors: { session: sessionMachine.provide({ actors: { connection } }) },
-  });
+  const machine = supervisorWithSessions(sessionMachine.provide({ actors: { connection } }));
   const actor = createActor(machine, {
     systemId: 'supervisor',
     input: { maxConcurrentConnects: limit, policy: { delaysMs: [0, 1000], jitter: 0 } },
@@ -117,5 +121,38 @@ describe('supervisor machine', () => {
     actor.send({ type: 'supervisor.shutdown' });
     expect(actor.getSnapshot().status).toBe('done');
     expect([...live.values()].every((e) => e.stopped)).toBe(true);
+  });
+});
+
+describe('supervisor shards', () => {
+  it('spreads sessions over its shards, so no parent holds the whole fleet, and still stops them all', () => {
+    const { actor, live } = gatedSupervisor(2_000);
+    const ids = Array.from({ length: 1_280 }, (_, i) => String(i + 1));
+    for (const id of ids)
+      actor.send({ type: 'supervisor.add', sessionId: id, autoReconnect: true, start: true });
+    const snapshot = actor.getSnapshot();
+    // The supervisor's own children are the 64 shards; XState copies a parent's children on every
+    // spawn and stop, so this bounds those copies by a shard's size, not the fleet's.
+    expect(Object.keys(snapshot.children)).toHaveLength(DEFAULT_SHARDS);
+    const sizes = snapshot.context.shards.map((s) => Object.keys(s.getSnapshot().children).length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(ids.length);
+    expect(Math.max(...sizes)).toBeLessThan(3 * (ids.length / DEFAULT_SHARDS));
+    expect(ids.every((id) => actor.system.get(`session:${id}`) !== undefined)).toBe(true);
+    expect(sessionViews(snapshot)).toHaveLength(ids.length);
+
+    actor.send({ type: 'supervisor.remove', sessionId: '7' });
+    expect(actor.system.get('session:7')).toBeUndefined();
+    expect(live.get('7')?.stopped).toBe(true);
+
+    actor.send({ type: 'supervisor.shutdown' });
+    expect([...live.values()].every((e) => e.stopped)).toBe(true);
+    expect(ids.every((id) => actor.system.get(`session:${id}`) === undefined)).toBe(true);
+  });
+
+  it('places a session by its id alone', () => {
+    expect(shardOf('42', 64)).toBe(shardOf('42', 64));
+    const counts = new Array(8).fill(0);
+    for (let i = 0; i < 8_000; i++) counts[shardOf(String(i), 8)]++;
+    expect(Math.min(...counts)).toBeGreaterThan(800);
   });
 });

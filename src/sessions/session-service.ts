@@ -216,7 +216,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     /** The QR the session shows now, or a 409 when it is not waiting for a scan. */
     async qr(caller: Caller, id: number): Promise<{ qr: string; expiresAt: Date | null }> {
       await load(caller, id);
-      const ref = supervisor.actor.getSnapshot().context.sessions[String(id)];
+      const ref = supervisor.ref(String(id));
       const context = ref?.getSnapshot().context;
       if (!context?.qr || supervisor.view(String(id))?.status !== 'qr') {
         throw new ServiceError('conflict', 'no_qr', 'the session is not waiting for a QR scan');

@@ -85,7 +85,7 @@ describe('backup across installations', { timeout: 60_000 }, () => {
     const idA = String(row.id);
     a.supervisor.add(idA, { autoReconnect: true, start: true });
     await a.supervisor.waitForSession(idA, (v) => v.status === 'qr');
-    const qr = a.supervisor.actor.getSnapshot().context.sessions[idA].getSnapshot().context.qr as string;
+    const qr = a.supervisor.ref(idA)?.getSnapshot().context.qr as string;
     const { jid } = await sim.pair(qr, { phone: '5511977770001' });
     await a.supervisor.waitForSession(idA, (v) => v.status === 'connected');
 
