@@ -43,6 +43,8 @@ export interface VariantResult {
   cpuMs: number;
   /** process CPU during the settle window after that (idle cost of the open fleet) */
   settleCpuMs: number;
+  /** how long stopping every session took, synchronously (supervisor shutdown, or end() on each socket) */
+  stopMs: number;
   loopDelayMs: { p99: number; max: number };
   baseline: MemoryFigures;
   after: MemoryFigures;
@@ -131,6 +133,7 @@ async function run(req: VariantRequest): Promise<VariantResult> {
   };
 
   let begin: () => void;
+  let stop: () => void;
   if (req.variant === 'supervisor') {
     const supervisor = startSupervisor({
       logger,
@@ -144,12 +147,15 @@ async function run(req: VariantRequest): Promise<VariantResult> {
     begin = () => {
       for (const id of ids) supervisor.add(id, { autoReconnect: true, start: true });
     };
+    stop = () => supervisor.shutdown();
   } else {
     const [base, ...extras] = req.variant.split('+');
     if (base !== 'bare' || extras.some((e) => e !== 'shared' && e !== 'timers')) {
       throw new Error(`unknown variant ${req.variant}`);
     }
     const gate = createGate(req.gate);
+    const sockets = new Set<ReturnType<typeof makeWASocket>>();
+    let stopping = false;
     const build = (config: Parameters<typeof makeWASocket>[0]) => {
       let make = () => makeWASocket(config);
       if (extras.includes('shared')) {
@@ -172,6 +178,7 @@ async function run(req: VariantRequest): Promise<VariantResult> {
         logger: logger.child({ session_id: id }, { level: 'warn' }),
         auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, logger) },
       });
+      sockets.add(sock);
       let held = true;
       const release = () => {
         if (held) gate.release();
@@ -185,6 +192,8 @@ async function run(req: VariantRequest): Promise<VariantResult> {
         }
         if (update.connection === 'close') {
           release();
+          sockets.delete(sock);
+          if (stopping) return;
           const error = update.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined;
           if (PERMANENT_CODES.has(error?.output?.statusCode ?? 0)) return;
           const delays = DEFAULT_RECONNECT_POLICY.delaysMs;
@@ -195,6 +204,10 @@ async function run(req: VariantRequest): Promise<VariantResult> {
     };
     begin = () => {
       for (const id of ids) void dial(id, 0);
+    };
+    stop = () => {
+      stopping = true;
+      for (const sock of sockets) sock.end(undefined);
     };
   }
 
@@ -221,6 +234,9 @@ async function run(req: VariantRequest): Promise<VariantResult> {
   await sleep(req.settleMs);
   const settleCpu = process.cpuUsage(cpu1);
   const after = await memory();
+  const stopStarted = performance.now();
+  stop();
+  const stopMs = Math.round(performance.now() - stopStarted);
 
   const kb = (bytes: number) => Math.round(bytes / req.sessions / 1024);
   return {
@@ -239,6 +255,7 @@ async function run(req: VariantRequest): Promise<VariantResult> {
     beginMs: Math.round(beginMs),
     cpuMs: Math.round((connectCpu.user + connectCpu.system) / 1000),
     settleCpuMs: Math.round((settleCpu.user + settleCpu.system) / 1000),
+    stopMs,
     loopDelayMs: {
       p99: Math.round(loop.percentile(99) / 1e6),
       max: Math.round(loop.max / 1e6),

@@ -22,7 +22,9 @@ const { values: args } = parseArgs({
     settle: { type: 'string', default: '5' },
     gate: { type: 'string', default: '25' },
     'log-level': { type: 'string', default: 'silent' },
-    'source-maps': { type: 'string', default: 'on' },
+    // off: as the compiled daemon runs (node dist/src/main.js); tsx turns them on, and every
+    // Error's stack (Baileys makes many) then costs a source-map lookup
+    'source-maps': { type: 'string', default: 'off' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -129,9 +131,11 @@ function table(results: VariantResult[]): string {
     'p90 s',
     'cpu s',
     'loop p99 ms',
+    'loop max ms',
     'load',
     'RSS KB/session',
     'heap KB/session',
+    'stop ms',
   ];
   const rows = results.map((r) => [
     r.variant,
@@ -143,17 +147,19 @@ function table(results: VariantResult[]): string {
     seconds(r.openMs?.p90 ?? null),
     seconds(r.cpuMs),
     String(r.loopDelayMs.p99),
+    String(r.loopDelayMs.max),
     r.loadAverage.map((l) => l.toFixed(1)).join('→'),
     String(r.rssPerSessionKB),
     String(r.heapPerSessionKB),
+    String(r.stopMs),
   ]);
   const lines = [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`);
-  const bare = results.find((r) => r.variant === 'bare');
   const sup = results.find((r) => r.variant === 'supervisor');
-  if (bare && sup) {
+  for (const bare of results.filter((r) => r.variant.startsWith('bare'))) {
+    if (!sup) break;
     lines.push(
       '',
-      `supervisor / bare: wall ${ratio(sup.wallMs, bare.wallMs)}×, RSS/session ${ratio(sup.rssPerSessionKB, bare.rssPerSessionKB)}×, heap/session ${ratio(sup.heapPerSessionKB, bare.heapPerSessionKB)}×, cpu ${ratio(sup.cpuMs, bare.cpuMs)}×`,
+      `supervisor / ${bare.variant}: wall ${ratio(sup.wallMs, bare.wallMs)}×, RSS/session ${ratio(sup.rssPerSessionKB, bare.rssPerSessionKB)}×, heap/session ${ratio(sup.heapPerSessionKB, bare.heapPerSessionKB)}×, cpu ${ratio(sup.cpuMs, bare.cpuMs)}×`,
     );
   }
   return lines.join('\n');
