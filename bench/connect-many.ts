@@ -154,13 +154,27 @@ function table(results: VariantResult[]): string {
     String(r.stopMs),
   ]);
   const lines = [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`);
-  const sup = results.find((r) => r.variant === 'supervisor');
-  for (const bare of results.filter((r) => r.variant.startsWith('bare'))) {
-    if (!sup) break;
-    lines.push(
-      '',
-      `supervisor / ${bare.variant}: wall ${ratio(sup.wallMs, bare.wallMs)}×, RSS/session ${ratio(sup.rssPerSessionKB, bare.rssPerSessionKB)}×, heap/session ${ratio(sup.heapPerSessionKB, bare.heapPerSessionKB)}×, cpu ${ratio(sup.cpuMs, bare.cpuMs)}×`,
-    );
+  // With a variant listed more than once (interleaved runs, to see the noise), ratios use medians.
+  const median = (name: string, pick: (r: VariantResult) => number | null): number | null => {
+    const xs = results
+      .filter((r) => r.variant === name)
+      .map(pick)
+      .filter((x): x is number => x !== null)
+      .sort((a, b) => a - b);
+    return xs.length ? (xs[Math.floor((xs.length - 1) / 2)] as number) : null;
+  };
+  const runs = (name: string) => results.filter((r) => r.variant === name).length;
+  const bares = [...new Set(results.map((r) => r.variant))].filter((v) => v.startsWith('bare'));
+  if (runs('supervisor') > 0) {
+    for (const bare of bares) {
+      const of = (pick: (r: VariantResult) => number | null) =>
+        ratio(median('supervisor', pick), median(bare, pick));
+      const medianNote = runs('supervisor') > 1 || runs(bare) > 1 ? ' (medians)' : '';
+      lines.push(
+        '',
+        `supervisor / ${bare}${medianNote}: wall ${of((r) => r.wallMs)}×, RSS/session ${of((r) => r.rssPerSessionKB)}×, heap/session ${of((r) => r.heapPerSessionKB)}×, cpu ${of((r) => r.cpuMs)}×`,
+      );
+    }
   }
   return lines.join('\n');
 }
