@@ -1,7 +1,7 @@
 // API under load: the daemon (`src/main.ts`, its own process) with N connected sessions (the
 // simulator in a third process); a fourth process GETs /sessions/status/ at a fixed rate, then
 // /healthz at the same rate as the same-run baseline. Database: a fresh database on the
-// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200] [--cpu-prof dir]
+// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200] [--churn 20] [--cpu-prof dir]
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,6 +25,9 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '20' },
     deadline: { type: 'string', default: '600' },
+    // sessions kicked per second by the simulator during the status/ phase: each kick changes a
+    // session's view three or four times, so the reused body is rebuilt (0: a steady fleet)
+    churn: { type: 'string', default: '0' },
     // a folder: the daemon writes a V8 CPU profile there when it exits
     'cpu-prof': { type: 'string' },
   },
@@ -139,12 +142,24 @@ try {
   };
   // The baseline first: a saturated status/ run leaves a backlog the server still works through.
   const health = await phase(() => load({ url: `${base}/healthz`, rate, count, timeoutMs: 10_000 }));
+  const churn = Number(args.churn);
+  let kicks = 0;
+  const kicker =
+    churn > 0
+      ? setInterval(() => {
+          for (let i = 0; i < churn / 10; i++) {
+            const s = fleet[Math.floor(Math.random() * fleet.length)];
+            if (s) void sim.control.kick({ noiseKey: s.noiseKey }, 'close').then(() => kicks++);
+          }
+        }, 100)
+      : undefined;
   const status = await phase(() =>
     load({ url: `${base}/api/v1/whatsapp/sessions/status/`, token, rate, count, timeoutMs: 10_000 }),
   );
+  clearInterval(kicker);
 
   console.log(
-    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}\n`,
+    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}, ${kicks} sessions kicked during status/ (--churn ${churn}/s)\n`,
   );
   console.log(
     '| route | requests | statuses | errors | achieved req/s | p50 ms | p99 ms | max ms | daemon CPU ms/request | daemon loop lag max ms |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

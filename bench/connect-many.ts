@@ -161,7 +161,11 @@ function table(results: VariantResult[]): string {
       .map(pick)
       .filter((x): x is number => x !== null)
       .sort((a, b) => a - b);
-    return xs.length ? (xs[Math.floor((xs.length - 1) / 2)] as number) : null;
+    if (xs.length === 0) return null;
+    const mid = xs.length / 2;
+    return xs.length % 2
+      ? (xs[Math.floor(mid)] as number)
+      : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;
   };
   const runs = (name: string) => results.filter((r) => r.variant === name).length;
   const bares = [...new Set(results.map((r) => r.variant))].filter((v) => v.startsWith('bare'));
