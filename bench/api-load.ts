@@ -25,8 +25,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '20' },
     deadline: { type: 'string', default: '600' },
-    // sessions kicked per second by the simulator during the status/ phase: each kick changes a
-    // session's view three or four times, so the reused body is rebuilt (0: a steady fleet)
+    // sessions kicked per second by the simulator during each phase: each kick changes a session's
+    // view three or four times, so status/ rebuilds its body (0: a steady fleet)
     churn: { type: 'string', default: '0' },
     // a folder: the daemon writes a V8 CPU profile there when it exits
     'cpu-prof': { type: 'string' },
@@ -133,33 +133,33 @@ try {
   const pid = daemon.child.pid as number;
   // The daemon's own figures for one phase: CPU from /proc, the largest event-loop lag from its
   // /metrics (prom-client resets that histogram at every scrape, so one scrape before each phase).
+  const churn = Number(args.churn);
+  let kicks = 0;
   const phase = async (run: () => Promise<LoadResult>) => {
     await daemonLoopLag(base);
     const cpu0 = processCpuMs(pid);
-    const result = await run();
+    // The same churn in both phases, so the baseline pays for the reconnects too.
+    const kicker =
+      churn > 0
+        ? setInterval(() => {
+            for (let i = 0; i < churn / 10; i++) {
+              const s = fleet[Math.floor(Math.random() * fleet.length)];
+              if (s) void sim.control.kick({ noiseKey: s.noiseKey }, 'close').then(() => kicks++);
+            }
+          }, 100)
+        : undefined;
+    const result = await run().finally(() => clearInterval(kicker));
     const cpuMs = processCpuMs(pid) - cpu0;
     return { result, cpuMs, loopLagMaxMs: await daemonLoopLag(base) };
   };
   // The baseline first: a saturated status/ run leaves a backlog the server still works through.
   const health = await phase(() => load({ url: `${base}/healthz`, rate, count, timeoutMs: 10_000 }));
-  const churn = Number(args.churn);
-  let kicks = 0;
-  const kicker =
-    churn > 0
-      ? setInterval(() => {
-          for (let i = 0; i < churn / 10; i++) {
-            const s = fleet[Math.floor(Math.random() * fleet.length)];
-            if (s) void sim.control.kick({ noiseKey: s.noiseKey }, 'close').then(() => kicks++);
-          }
-        }, 100)
-      : undefined;
   const status = await phase(() =>
     load({ url: `${base}/api/v1/whatsapp/sessions/status/`, token, rate, count, timeoutMs: 10_000 }),
   );
-  clearInterval(kicker);
 
   console.log(
-    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}, ${kicks} sessions kicked during status/ (--churn ${churn}/s)\n`,
+    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}, ${kicks} sessions kicked over both phases (--churn ${churn}/s)\n`,
   );
   console.log(
     '| route | requests | statuses | errors | achieved req/s | p50 ms | p99 ms | max ms | daemon CPU ms/request | daemon loop lag max ms |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
