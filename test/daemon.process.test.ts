@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -9,6 +10,7 @@ import { createPgAuthStore } from '../src/persistence/pg-auth-store.js';
 import { loadKeyring } from '../src/persistence/secret-box.js';
 import { createSessionRepository } from '../src/persistence/session-repository.js';
 import { spawnDaemon } from './support/daemon-process.js';
+import { until } from './support/until.js';
 import { startWaSim, type WaSim } from './support/wa-sim/index.js';
 
 const logger = pino({ level: 'silent' });
@@ -77,4 +79,57 @@ describe('npm start with no DATABASE_URL (embedded PGlite)', () => {
     expect(stored).toMatchObject({ deviceName: 'embedded', desiredState: 'running', status: 'connected' });
     expect(first.output()).not.toContain(env.SESSION_ENCRYPTION_KEY);
   }, 90_000);
+});
+
+describe('shutdown signals', () => {
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+
+  it('stops taking requests at the first SIGTERM, and a second one exits at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wa-signals-'));
+    const port = await freePort();
+    const daemon = spawnDaemon({ ...env, DATA_DIR: dir, PORT: String(port) });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await until('the daemon to answer', async () =>
+        (await fetch(`${base}/healthz`).catch(() => null))?.ok ? true : undefined,
+      );
+      // A request whose body is still arriving holds the first shutdown in its 2 s wait for
+      // HTTP connections (an idle connection or an event stream would be closed at once).
+      const slow = connect(port, '127.0.0.1');
+      await new Promise((resolve) => slow.once('connect', resolve));
+      slow.write(
+        'POST /api/v1/whatsapp/sessions/ HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"device_name":',
+      );
+      slow.on('error', () => undefined);
+      await until('the daemon to see the slow request', async () =>
+        daemon.output().includes('"url":"/api/v1/whatsapp/sessions/"') ? true : undefined,
+      );
+
+      daemon.child.kill('SIGTERM');
+      await until('the listener to close', async () =>
+        (await fetch(`${base}/healthz`).then(
+          () => false,
+          () => true,
+        ))
+          ? true
+          : undefined,
+      );
+      const secondAt = Date.now();
+      daemon.child.kill('SIGTERM');
+      expect(await daemon.exited).toBe(1);
+      expect(Date.now() - secondAt).toBeLessThan(1_500);
+      expect(daemon.output()).toContain('second signal: exiting now');
+      expect(daemon.output()).not.toContain('"msg":"stopped"');
+      slow.destroy();
+    } finally {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
