@@ -1,8 +1,8 @@
 // API under load: the daemon (`src/main.ts`, its own process) with N connected sessions (the
 // simulator in a third process); a fourth process GETs /sessions/status/ at a fixed rate, then
 // /healthz at the same rate as the same-run baseline. Database: a fresh database on the
-// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200] [--churn 20] [--cpu-prof dir]
-import { fork } from 'node:child_process';
+// TEST_DATABASE_URL server (required: a served in-memory PGlite takes one connection). Usage: npm run bench:api -- --sessions 1000 [--rate 200] [--churn 20] [--daemon dist|tsx] [--cpu-prof dir]
+import { fork, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,6 +28,9 @@ const { values: args } = parseArgs({
     // sessions kicked per second by the simulator during each phase: each kick changes a session's
     // view three or four times, so status/ rebuilds its body (0: a steady fleet)
     churn: { type: 'string', default: '0' },
+    // dist: `npm run build`, then the compiled daemon, as the image runs it; tsx: `npm start`'s way
+    // (source-mapped stack traces, which Baileys' many errors make costly)
+    daemon: { type: 'string', default: 'dist' },
     // a folder: the daemon writes a V8 CPU profile there when it exits
     'cpu-prof': { type: 'string' },
   },
@@ -102,7 +105,15 @@ try {
   log(
     `seeded ${sessions} paired sessions in ${round((Date.now() - t0) / 1000)} s (${database.embedded ? 'PGlite' : 'PostgreSQL server'})`,
   );
-  daemon = spawnDaemon(env, args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : []);
+  const compiled = args.daemon === 'dist';
+  if (compiled) {
+    const build = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
+  }
+  daemon = spawnDaemon(env, {
+    compiled,
+    nodeArgs: args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [],
+  });
   const keys = new Set(fleet.map((s) => s.noiseKey));
   const t1 = Date.now();
   await sim.control.waitFor(
@@ -159,7 +170,7 @@ try {
   );
 
   console.log(
-    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}, ${kicks} sessions kicked over both phases (--churn ${churn}/s)\n`,
+    `\napi-load: node ${process.version}, ${sessions} connected sessions, ${rate} req/s × ${args.seconds} s per route (${count} requests), ${database.embedded ? 'PGlite' : 'PostgreSQL server'}, ${kicks} sessions kicked over both phases (--churn ${churn}/s), daemon from ${args.daemon}\n`,
   );
   console.log(
     '| route | requests | statuses | errors | achieved req/s | p50 ms | p99 ms | max ms | daemon CPU ms/request | daemon loop lag max ms |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -242,17 +242,18 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     /**
      * Every own session (every session for an admin) with its live state: rows from the brief
-     * cache (the same array while they are unchanged), the rest from the supervisor's view table.
-     * `viewsVersion` is that table's version as read here.
+     * cache (the same array while they are unchanged) and `sessions()`, which joins them with the
+     * supervisor's view table when called. `viewsVersion` is that table's version as read here; a
+     * caller that reuses an answer built at the same rows and version need not call `sessions()`.
      */
     async summary(
       caller: Caller,
-    ): Promise<{ rows: readonly SessionBrief[]; sessions: SessionSummary[]; viewsVersion: number }> {
+    ): Promise<{ rows: readonly SessionBrief[]; viewsVersion: number; sessions(): SessionSummary[] }> {
       const rows = await briefs.read(caller.admin ? undefined : caller.usuarioId);
       return {
         rows,
-        sessions: rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) })),
         viewsVersion: supervisor.viewsVersion(),
+        sessions: () => rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) })),
       };
     },
 

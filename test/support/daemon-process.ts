@@ -15,9 +15,16 @@ export interface DaemonProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `src/main.ts` as its own process, the way `npm start` does. */
-export function spawnDaemon(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): DaemonProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+/**
+ * Runs the daemon as its own process: `src/main.ts` through tsx, the way `npm start` does, or
+ * with `compiled` the build in `dist/` (run `npm run build` first), the way the image does.
+ */
+export function spawnDaemon(
+  env: NodeJS.ProcessEnv,
+  options: { nodeArgs?: string[]; compiled?: boolean } = {},
+): DaemonProcess {
+  const entry = options.compiled ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry], {
     cwd: root,
     env: { PATH: process.env.PATH, ...env },
     stdio: 'pipe',

@@ -129,7 +129,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { caller } = request;
-      const { rows, sessions, viewsVersion } = await service.summary(caller);
+      const { rows, viewsVersion, sessions } = await service.summary(caller);
       const scope = caller.admin ? 'admin' : `user:${caller.usuarioId}`;
       // Dashboards poll this: while no row and no live state changed, the last body is still true.
       const cached = summaryCache.get(scope);
@@ -137,7 +137,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         return sendJson(reply, cached.body);
       }
       // The route's own response serializer, so a cached body is byte for byte what it would send.
-      const body = Buffer.from(reply.serialize(statusSummary(sessions)) as string);
+      const body = Buffer.from(reply.serialize(statusSummary(sessions())) as string);
       summaryCache.delete(scope);
       summaryCache.set(scope, { rows, viewsVersion, body });
       if (summaryCache.size > SUMMARY_CACHE_SCOPES) {
