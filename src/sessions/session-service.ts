@@ -30,10 +30,6 @@ export interface SessionState {
   maxAttempts: number;
 }
 
-export interface SessionSummary extends SessionBrief {
-  view: SessionView | undefined;
-}
-
 export interface NewSessionInput {
   deviceName: string;
   phoneNumber?: string | null;
@@ -241,19 +237,20 @@ export function createSessionService(deps: SessionServiceDeps) {
     },
 
     /**
-     * Every own session (every session for an admin) with its live state: rows from the brief
-     * cache (the same array while they are unchanged) and `sessions()`, which joins them with the
-     * supervisor's view table when called. `viewsVersion` is that table's version as read here; a
-     * caller that reuses an answer built at the same rows and version need not call `sessions()`.
+     * Every own session (every session for an admin), for the status summary: rows from the brief
+     * cache (the same array, and the same row objects, while they are unchanged), the version of
+     * the supervisor's view table as read here, and `viewOf` to read a session's live view.
      */
-    async summary(
-      caller: Caller,
-    ): Promise<{ rows: readonly SessionBrief[]; viewsVersion: number; sessions(): SessionSummary[] }> {
+    async summary(caller: Caller): Promise<{
+      rows: readonly SessionBrief[];
+      viewsVersion: number;
+      viewOf(sessionId: number): SessionView | undefined;
+    }> {
       const rows = await briefs.read(caller.admin ? undefined : caller.usuarioId);
       return {
         rows,
         viewsVersion: supervisor.viewsVersion(),
-        sessions: () => rows.map((r) => ({ ...r, view: supervisor.view(String(r.id)) })),
+        viewOf: (sessionId) => supervisor.view(String(sessionId)),
       };
     },
 

@@ -1,10 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import QRCode from 'qrcode';
-import { type Static, Type } from 'typebox';
-import type { SessionStatus } from '../../../machines/session-view.js';
-import type { SessionBrief } from '../../persistence/session-repository.js';
-import type { SessionSummary } from '../../sessions/session-service.js';
+import { Type } from 'typebox';
 import { ErrorSchema, IdParamsSchema, iso } from '../schemas/common.js';
 import {
   CreateSessionBodySchema,
@@ -15,13 +12,13 @@ import {
   PairingCodeReplySchema,
   QrReplySchema,
   ReconnectReplySchema,
-  SESSION_STATUSES,
   SessionPageSchema,
   SessionSchema,
   StatusSummarySchema,
   toSessionDto,
   UpdateSessionBodySchema,
 } from '../schemas/session.js';
+import { createStatusSummaries } from '../status-summary.js';
 
 const tags = ['sessions'];
 const security = [{ bearerAuth: [] }];
@@ -31,43 +28,15 @@ const limited = { ...withSession, 429: ErrorSchema };
 
 /** The session routes of DESIGN's table, under /api/v1/whatsapp. Authentication is the parent's hook. */
 const JSON_TYPE = 'application/json; charset=utf-8';
-/** Owners whose last summary is kept. */
-const SUMMARY_CACHE_SCOPES = 1_000;
-
-interface CachedSummary {
-  rows: readonly SessionBrief[];
-  viewsVersion: number;
-  body: Buffer;
-}
-
 /** Sends JSON already serialized (Fastify passes bytes through untouched). */
 function sendJson(reply: FastifyReply, body: Buffer): FastifyReply {
   return reply.type(JSON_TYPE).send(body);
 }
 
-function statusSummary(sessions: SessionSummary[]): Static<typeof StatusSummarySchema> {
-  const byStatus = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<SessionStatus, number>;
-  const items = sessions.map(({ id, deviceName, desiredState, view }) => {
-    const status = view?.status ?? 'idle';
-    byStatus[status]++;
-    return {
-      id,
-      device_name: deviceName,
-      status,
-      desired_state: desiredState,
-      attempt: view?.attempt ?? 0,
-      next_retry_at: view?.nextRetryAt == null ? null : new Date(view.nextRetryAt).toISOString(),
-      failure_reason: view?.failureReason ?? null,
-    };
-  });
-  return { total: items.length, by_status: byStatus, sessions: items };
-}
-
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const service = app.sessionService;
   const rateLimit = app.perSessionRateLimit;
-  /** The last status summary body per caller scope (an owner, or `admin`), newest last. */
-  const summaryCache = new Map<string, CachedSummary>();
+  const summaries = createStatusSummaries();
 
   app.post(
     '/sessions/',
@@ -129,20 +98,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { caller } = request;
-      const { rows, viewsVersion, sessions } = await service.summary(caller);
+      const { rows, viewsVersion, viewOf } = await service.summary(caller);
       const scope = caller.admin ? 'admin' : `user:${caller.usuarioId}`;
-      // Dashboards poll this: while no row and no live state changed, the last body is still true.
-      const cached = summaryCache.get(scope);
-      if (cached && cached.viewsVersion === viewsVersion && cached.rows === rows) {
-        return sendJson(reply, cached.body);
-      }
-      // The route's own response serializer, so a cached body is byte for byte what it would send.
-      const body = Buffer.from(reply.serialize(statusSummary(sessions())) as string);
-      summaryCache.delete(scope);
-      summaryCache.set(scope, { rows, viewsVersion, body });
-      if (summaryCache.size > SUMMARY_CACHE_SCOPES) {
-        summaryCache.delete(summaryCache.keys().next().value as string);
-      }
+      const body = summaries.body(scope, rows, viewsVersion, viewOf);
       return sendJson(reply, body);
     },
   );
