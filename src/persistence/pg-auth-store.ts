@@ -64,12 +64,13 @@ export function createPgAuthStore({ orm, keyring, logger }: PgAuthStoreOptions):
   };
 
   const readCreds = async (sessionId: number): Promise<AuthenticationCreds | undefined> => {
-    const row = await orm.em
-      .fork()
-      .createQueryBuilder(WhatsappAuthCreds)
-      .select(['value', 'encKeyId'])
-      .where({ session: sessionId })
-      .execute('get');
+    const { rows } = await orm.em
+      .getKnex()
+      .raw<{ rows: { value: Buffer; enc_key_id: string }[] }>(
+        'select value, enc_key_id from whatsapp_auth_creds where session_id = ?',
+        [sessionId],
+      );
+    const row = rows[0] && { value: rows[0].value, encKeyId: rows[0].enc_key_id };
     if (!row) return undefined;
     try {
       const json = keyring.open(
@@ -86,20 +87,22 @@ export function createPgAuthStore({ orm, keyring, logger }: PgAuthStoreOptions):
   const getKeys = async <T extends KeyType>(sessionId: number, type: T, ids: string[]) => {
     const out: { [id: string]: SignalDataTypeMap[T] } = {};
     if (ids.length === 0) return out;
-    const rows: { keyId: string; value: Buffer; encKeyId: string }[] = await orm.em
-      .fork()
-      .createQueryBuilder(WhatsappAuthKey)
-      .select(['keyId', 'value', 'encKeyId'])
-      .where({ session: sessionId, type, keyId: { $in: ids } })
-      .execute('all');
+    // Raw, with bindings: read on every handshake and message, and the ORM's query builder
+    // would build the statement each time with the values inlined.
+    const { rows } = await orm.em
+      .getKnex()
+      .raw<{ rows: { key_id: string; value: Buffer; enc_key_id: string }[] }>(
+        `select key_id, value, enc_key_id from ${KEY_TABLE} where session_id = ? and type = ? and key_id = any(?::text[])`,
+        [sessionId, type, ids],
+      );
     try {
       for (const row of rows) {
         const json = keyring.open(
-          { keyId: row.encKeyId, data: row.value },
-          rowAad(sessionId, type, row.keyId),
-          `whatsapp_auth_key (session ${sessionId}, ${type} ${row.keyId})`,
+          { keyId: row.enc_key_id, data: row.value },
+          rowAad(sessionId, type, row.key_id),
+          `whatsapp_auth_key (session ${sessionId}, ${type} ${row.key_id})`,
         );
-        out[row.keyId] = decodeAuthValue<SignalDataTypeMap[T]>(type, json.toString('utf8'));
+        out[row.key_id] = decodeAuthValue<SignalDataTypeMap[T]>(type, json.toString('utf8'));
       }
     } catch (err) {
       reportDecryptFailure(sessionId, err);

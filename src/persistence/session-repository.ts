@@ -1,4 +1,10 @@
-import { type EntityData, type FilterQuery, type MikroORM, QueryOrder } from '@mikro-orm/postgresql';
+import {
+  type EntityData,
+  type FilterQuery,
+  ForeignKeyConstraintViolationException,
+  type MikroORM,
+  QueryOrder,
+} from '@mikro-orm/postgresql';
 import type { SessionStatus } from '../../machines/session-view.js';
 import {
   type DesiredState,
@@ -333,39 +339,58 @@ export function createSessionRepository({ orm, keyring }: SessionRepositoryOptio
     },
 
     async recordTransition(t) {
-      return fork().transactional(async (em) => {
-        const eventId = await em.insert(WhatsappSessionEvent, {
-          session: t.sessionId,
-          at: t.at,
-          from: t.from,
-          to: t.to,
-          event: t.event,
-          attempt: t.attempt,
-          delayMs: t.delayMs,
-          reason: t.reason,
-          code: t.code,
-          taskId: t.taskId,
-        });
-        const changes: EntityData<WhatsappSessionEntity> = {
-          status: t.status,
-          reconnectAttempts: t.attempt,
-          lastErrorCode: t.lastError?.code ?? null,
-          lastErrorReason: t.lastError?.reason ?? null,
-          lastErrorMessage: t.lastError?.message ?? null,
-          lastErrorAt: t.lastError?.at ?? null,
-          updatedAt: new Date(),
-        };
-        if (t.lastReconnectAt !== undefined) changes.lastReconnectAt = t.lastReconnectAt;
-        if (t.connectedAt !== undefined) changes.connectedAt = t.connectedAt;
-        if (t.disconnectedAt !== undefined) changes.disconnectedAt = t.disconnectedAt;
-        const [row] = (await em
-          .createQueryBuilder(WhatsappSession)
-          .update(changes)
-          .where({ id: t.sessionId })
-          .returning(['usuarioId'])
-          .execute('all', false)) as { usuario_id: number }[];
-        return { eventId: String(eventId), usuarioId: Number(row?.usuario_id) };
-      });
+      // One statement, so one round trip and atomic without BEGIN/COMMIT: a reconnect writes four
+      // of these, and through the ORM each was a transaction of two queries built by its query
+      // builder with the values inlined. Bindings go to PostgreSQL as parameters.
+      const sets: [string, unknown][] = [
+        ['status', t.status],
+        ['reconnect_attempts', t.attempt],
+        ['last_error_code', t.lastError?.code ?? null],
+        ['last_error_reason', t.lastError?.reason ?? null],
+        ['last_error_message', t.lastError?.message ?? null],
+        ['last_error_at', t.lastError?.at ?? null],
+        ['updated_at', new Date()],
+      ];
+      if (t.lastReconnectAt !== undefined) sets.push(['last_reconnect_at', t.lastReconnectAt]);
+      if (t.connectedAt !== undefined) sets.push(['connected_at', t.connectedAt]);
+      if (t.disconnectedAt !== undefined) sets.push(['disconnected_at', t.disconnectedAt]);
+      const sql = `with event as (
+          insert into whatsapp_session_event
+            (session_id, at, "from", "to", event, attempt, delay_ms, reason, code, task_id)
+          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id
+        )
+        update whatsapp_session set ${sets.map(([column]) => `${column} = ?`).join(', ')}
+        where id = ? returning usuario_id, (select id from event) as event_id`;
+      const bindings = [
+        t.sessionId,
+        t.at,
+        t.from,
+        t.to,
+        t.event,
+        t.attempt,
+        t.delayMs,
+        t.reason,
+        t.code,
+        t.taskId,
+        ...sets.map(([, value]) => value),
+        t.sessionId,
+      ];
+      try {
+        const result = await orm.em
+          .getKnex()
+          .raw<{ rows: { usuario_id: number; event_id: string }[] }>(sql, bindings as never);
+        const row = result.rows[0];
+        // No row updated: the session went away between the insert's check and the update.
+        if (!row) {
+          const gone = Object.assign(new Error(`session ${t.sessionId} no longer exists`), { code: '23503' });
+          throw new ForeignKeyConstraintViolationException(gone);
+        }
+        return { eventId: String(row.event_id), usuarioId: Number(row.usuario_id) };
+      } catch (err) {
+        // The same exception classes the ORM would raise (the transition writer tells a gone
+        // session, a bad value and a lost connection apart by them).
+        throw err instanceof Error && 'code' in err ? orm.em.getDriver().convertException(err) : err;
+      }
     },
 
     async listEvents(sessionId, { page, pageSize, taskId } = {}) {

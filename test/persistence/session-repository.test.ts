@@ -1,3 +1,4 @@
+import { ConstraintViolationException, ForeignKeyConstraintViolationException } from '@mikro-orm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgAuthStore } from '../../src/persistence/pg-auth-store.js';
 import type { TransitionRecord } from '../../src/persistence/session-repository.js';
@@ -154,6 +155,11 @@ describe('session repository', () => {
     expect((await fx.repo.listEvents(s.id)).total).toBe(0);
     expect(await fx.repo.get(s.id)).toMatchObject({ status: 'idle', reconnectAttempts: 0 });
     await expect(fx.repo.recordTransition(transition(987_654))).rejects.toThrow(/foreign key/i);
+    // The transition writer tells a gone session and a bad value apart by these classes.
+    await expect(fx.repo.recordTransition(transition(987_654))).rejects.toBeInstanceOf(
+      ForeignKeyConstraintViolationException,
+    );
+    await expect(fx.repo.recordTransition(bogus)).rejects.toBeInstanceOf(ConstraintViolationException);
   });
 
   it('lists events newest first, paginated and filtered by task', async () => {
