@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signToken } from '../src/http/token.js';
 import { seedPairedSessions, spawnDaemon } from '../test/support/daemon-process.js';
+import { freePort } from '../test/support/free-port.js';
 import { createTestDatabase } from '../test/support/test-database.js';
 import { spawnWaSimProcess } from '../test/support/wa-sim/process.js';
 import type { LoadRequest, LoadResult } from './api-load-client.js';
@@ -38,17 +38,6 @@ const { values: args } = parseArgs({
 const sessions = Number(args.sessions);
 const rate = Number(args.rate);
 const count = rate * Number(args.seconds);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function load(req: LoadRequest): Promise<LoadResult> {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -10,6 +10,7 @@ import { createPgAuthStore } from '../src/persistence/pg-auth-store.js';
 import { loadKeyring } from '../src/persistence/secret-box.js';
 import { createSessionRepository } from '../src/persistence/session-repository.js';
 import { spawnDaemon } from './support/daemon-process.js';
+import { freePort } from './support/free-port.js';
 import { until } from './support/until.js';
 import { startWaSim, type WaSim } from './support/wa-sim/index.js';
 
@@ -82,14 +83,6 @@ describe('npm start with no DATABASE_URL (embedded PGlite)', () => {
 });
 
 describe('shutdown signals', () => {
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      });
-    });
-
   it('stops taking requests at the first SIGTERM, and a second one exits at once', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wa-signals-'));
     const port = await freePort();

@@ -3,17 +3,7 @@ import { sessionView } from '../machines/session-view.js';
 import { observeSessionTransitions } from '../machines/transition.js';
 import { createMetrics } from '../src/metrics.js';
 import { scriptedSession } from './support/fake-connection.js';
-
-/** `name{labels} value` lines of a Prometheus text exposition, as a map. */
-function parse(text: string): Map<string, number> {
-  const values = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    values.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return values;
-}
+import { parsePrometheus as parse } from './support/prometheus.js';
 
 describe('Prometheus metrics', () => {
   it('move with a scripted drop, two failed attempts and a recovery', async () => {

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, startApiHarness } from '../support/http-app.js';
+import { parsePrometheus as parse } from '../support/prometheus.js';
 import { openSse, type SseMessage } from '../support/sse-client.js';
 import { until } from '../support/until.js';
 
@@ -41,16 +42,6 @@ const call = (user: number, method: string, path: string, body?: unknown) =>
   });
 const token = (user: number, admin = false) => h.auth(user, { admin }).authorization.slice('Bearer '.length);
 
-/** `name{labels} value` lines of a Prometheus text exposition. */
-function parse(text: string): Map<string, number> {
-  const values = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    values.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return values;
-}
 const scrape = async () => {
   const res = await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   expect(res.status).toBe(200);

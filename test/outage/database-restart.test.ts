@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -11,6 +10,7 @@ import {
   seedPairedSessions,
   spawnDaemon,
 } from '../support/daemon-process.js';
+import { freePort } from '../support/free-port.js';
 import { createPgCluster, type PgCluster, pgClusterUnavailable } from '../support/pg-cluster.js';
 import { spawnWaSimProcess, type WaSimProcess } from '../support/wa-sim/index.js';
 
@@ -33,17 +33,6 @@ let databaseUrl = '';
 let port = 0;
 const lastEnv: NodeJS.ProcessEnv = {};
 const lastFleet: SeededSession[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
