@@ -13,6 +13,11 @@ export const SESSION_STATUSES_ORDER: readonly SessionStatus[] = [
   'failed',
 ];
 
+/** A count per status, all zero, in the order of a session's life. */
+export function emptyStatusCounts(): Record<SessionStatus, number> {
+  return Object.fromEntries(SESSION_STATUSES_ORDER.map((s) => [s, 0])) as Record<SessionStatus, number>;
+}
+
 /** What the API and dashboards show of a session actor. */
 export interface SessionView {
   sessionId: string;

@@ -1,8 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { SessionStatus, SessionView } from '../machines/session-view.js';
+import { emptyStatusCounts, SESSION_STATUSES_ORDER, type SessionView } from '../machines/session-view.js';
 import type { SessionTransition } from '../machines/transition.js';
-
-const STATES: SessionStatus[] = ['idle', 'connecting', 'qr', 'connected', 'backoff', 'failed'];
 
 export interface MetricsSource {
   list(): SessionView[];
@@ -34,9 +32,9 @@ export function createMetrics(source: MetricsSource, options: MetricsOptions = {
     labelNames: ['state'],
     registers: [registry],
     collect() {
-      const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<SessionStatus, number>;
+      const counts = emptyStatusCounts();
       for (const view of source.list()) counts[view.status]++;
-      for (const state of STATES) this.set({ state }, counts[state]);
+      for (const state of SESSION_STATUSES_ORDER) this.set({ state }, counts[state]);
     },
   });
   new Gauge({

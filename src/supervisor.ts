@@ -3,7 +3,7 @@ import { type ActorRefFrom, type AnyActorLogic, createActor, type InspectionEven
 import type { ReconnectPolicy } from '../machines/reconnect-policy.js';
 import { type SessionCommand, sessionMachine } from '../machines/session.machine.js';
 import {
-  SESSION_STATUSES_ORDER,
+  emptyStatusCounts,
   type SessionStatus,
   type SessionView,
   sessionView,
@@ -46,10 +46,7 @@ export function startSupervisor(options: SupervisorOptions) {
   // The view of every session, kept as its actor changes, so that reading the fleet (the status
   // summary, /healthz, metrics) costs a map walk and not a statechart match per session per read.
   const views = new Map<string, SessionView>();
-  const counts = Object.fromEntries(SESSION_STATUSES_ORDER.map((s) => [s, 0])) as Record<
-    SessionStatus,
-    number
-  >;
+  const counts = emptyStatusCounts();
   let version = 0;
   const keepView = (event: InspectionEvent) => {
     if (event.type !== '@xstate.snapshot' || !isSessionSnapshot(event.snapshot)) return;

@@ -1,7 +1,7 @@
 import type { Static } from 'typebox';
-import type { SessionStatus, SessionView } from '../../machines/session-view.js';
+import { emptyStatusCounts, type SessionView } from '../../machines/session-view.js';
 import type { SessionBrief } from '../persistence/session-repository.js';
-import { SESSION_STATUSES, type StatusSummarySchema } from './schemas/session.js';
+import type { StatusSummarySchema } from './schemas/session.js';
 
 type SummaryItem = Static<typeof StatusSummarySchema>['sessions'][number];
 
@@ -53,10 +53,7 @@ export function createStatusSummaries(options: { maxScopes?: number } = {}) {
       const last = scopes.get(scope);
       if (last && last.rows === rows && last.viewsVersion === viewsVersion) return last.body;
 
-      const byStatus = Object.fromEntries(SESSION_STATUSES.map((s) => [s, 0])) as Record<
-        SessionStatus,
-        number
-      >;
+      const byStatus = emptyStatusCounts();
       const items = new Map<number, ItemJson>();
       const parts: string[] = [];
       for (const row of rows) {

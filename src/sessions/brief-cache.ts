@@ -9,7 +9,7 @@ export interface BriefCacheOptions {
 }
 
 /** Same ids, names and desired states in the same order. */
-export function sameBriefs(a: readonly SessionBrief[], b: readonly SessionBrief[]): boolean {
+function sameBriefs(a: readonly SessionBrief[], b: readonly SessionBrief[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as SessionBrief;

@@ -27,12 +27,6 @@ const withSession = { ...errors, 404: ErrorSchema };
 const limited = { ...withSession, 429: ErrorSchema };
 
 /** The session routes of DESIGN's table, under /api/v1/whatsapp. Authentication is the parent's hook. */
-const JSON_TYPE = 'application/json; charset=utf-8';
-/** Sends JSON already serialized (Fastify passes bytes through untouched). */
-function sendJson(reply: FastifyReply, body: Buffer): FastifyReply {
-  return reply.type(JSON_TYPE).send(body);
-}
-
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const service = app.sessionService;
   const rateLimit = app.perSessionRateLimit;
@@ -100,8 +94,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { caller } = request;
       const { rows, viewsVersion, viewOf } = await service.summary(caller);
       const scope = caller.admin ? 'admin' : `user:${caller.usuarioId}`;
+      // Already JSON: Fastify sends a Buffer as it is, past the response serializer.
       const body = summaries.body(scope, rows, viewsVersion, viewOf);
-      return sendJson(reply, body);
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(body);
     },
   );
 
