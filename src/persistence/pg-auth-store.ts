@@ -70,11 +70,11 @@ export function createPgAuthStore({ orm, keyring, logger }: PgAuthStoreOptions):
         'select value, enc_key_id from whatsapp_auth_creds where session_id = ?',
         [sessionId],
       );
-    const row = rows[0] && { value: rows[0].value, encKeyId: rows[0].enc_key_id };
+    const row = rows[0];
     if (!row) return undefined;
     try {
       const json = keyring.open(
-        { keyId: row.encKeyId, data: row.value as Buffer },
+        { keyId: row.enc_key_id, data: row.value },
         rowAad(sessionId, CREDS_TYPE),
         `whatsapp_auth_creds (session ${sessionId})`,
       );
